@@ -1,0 +1,37 @@
+# One-command set-up and the common jobs. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Test workers: pytest-xdist processes (CI machines have 2 cores).
+WORKERS ?= 2
+
+.PHONY: help setup demo test test-slow bench clean
+
+help:
+	@echo "make demo       set up, then write the filtered-lrelu figure to out/demo/"
+	@echo "make test       set up, then run the test suite (what CI runs)"
+	@echo "make test-slow  run only the tests marked slow"
+	@echo "make bench      time filtered_lrelu at StyleGAN3 layer shapes"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/sg3jax demo --outdir out/demo
+
+test: setup
+	$(PY) -m pytest -n $(WORKERS) tests
+
+test-slow: setup
+	$(PY) -m pytest -n $(WORKERS) -m slow tests
+
+bench: setup
+	$(PY) experiments/bench_filtered_lrelu.py
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

@@ -1,0 +1,24 @@
+"""The `sg3jax` console script: `sg3jax <command> [flags]`.
+
+Only the chosen command's module is imported (absl flags are global).
+"""
+
+import importlib
+import sys
+
+COMMANDS = {
+    "demo": "sg3jax.cli.demo",
+}
+
+
+def run(argv: list[str] | None = None) -> None:
+  argv = sys.argv if argv is None else argv
+  if len(argv) < 2 or argv[1] not in COMMANDS:
+    names = ", ".join(sorted(COMMANDS))
+    sys.exit(f"usage: sg3jax <command> [--flags]\ncommands: {names}")
+  module = importlib.import_module(COMMANDS[argv[1]])
+  module.run([f"sg3jax {argv[1]}"] + argv[2:])
+
+
+if __name__ == "__main__":
+  run()

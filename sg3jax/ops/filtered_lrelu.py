@@ -1,0 +1,172 @@
+"""Filtered leaky ReLU: the alias-suppressing nonlinearity (paper Sec. 3.2).
+
+Two implementations with one semantics:
+* `impl="xla"`: polyphase `upfirdn2d` up, the activation, strided
+  `upfirdn2d` down, under a custom VJP that keeps only an int8 code of the
+  activation's branch per upsampled sample (as the official CUDA op keeps
+  bit-packed signs), not the float intermediates.
+* `impl="pallas"`: the fused kernel in `kernels/filtered_lrelu` (one pass per
+  output tile), imported only when used.
+`impl="auto"` picks Pallas on GPU and TPU and XLA elsewhere.
+"""
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sg3jax.ops import _validate
+from sg3jax.ops.upfirdn2d import apply_plan
+from sg3jax.ops.upfirdn2d import apply_plan_autodiff
+from sg3jax.ops.upfirdn2d import make_plan
+from sg3jax.ops.upfirdn2d import parse_padding
+
+# Per upsampled sample, which branch of clamp(lrelu(v) * gain) it took.
+_CLAMPED, _NEGATIVE, _POSITIVE = 0, 1, 2
+
+IMPLS = ("auto", "xla", "pallas")
+
+
+def filtered_lrelu(
+    x: jax.typing.ArrayLike,
+    fu: jax.typing.ArrayLike | None = None,
+    fd: jax.typing.ArrayLike | None = None,
+    b: jax.typing.ArrayLike | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding: int | Sequence[int] = 0,
+    gain: float = np.sqrt(2),
+    slope: float = 0.2,
+    clamp: float | None = None,
+    flip_filter: bool = False,
+    impl: str = "auto",
+) -> jax.Array:
+  """Bias, upsample, leaky ReLU, clamp, low-pass and downsample, fused.
+
+  For each channel (official `filtered_lrelu` semantics):
+    1. add the bias `b`;
+    2. upsample by inserting `up - 1` zeros after each pixel;
+    3. pad with zeros (`padding`; negative values crop);
+    4. convolve with `fu` (valid part only), times up**2;
+    5. multiply by `gain`, apply leaky ReLU with `slope` (their order does
+       not matter: gain > 0);
+    6. clamp to [-clamp, clamp] if `clamp` is given;
+    7. convolve with `fd` (valid part only);
+    8. keep every `down`-th pixel.
+
+  Args:
+    x: activations `[N, H, W, C]`, floating point.
+    fu: upsampling taps `[K]` (separable), `[Kh, Kw]`, or None (identity).
+    fd: downsampling taps, as `fu`.
+    b: bias `[C]` or None.
+    up: integer upsampling factor >= 1.
+    down: integer downsampling factor >= 1.
+    padding: int, [x, y] or [x0, x1, y0, y1], w.r.t. the upsampled image.
+    gain: scale after the up-filter (sqrt(2) keeps lrelu's variance).
+    slope: leaky ReLU negative slope, >= 0.
+    clamp: maximum output magnitude of the activation, or None.
+    flip_filter: False = convolution, True = correlation.
+    impl: "auto", "xla" or "pallas" (on CPU, Pallas runs interpreted).
+      Gradients w.r.t. `fu`/`fd` need "xla".
+
+  Returns:
+    `[N, out_h, out_w, C]` with out_w = (W * up + px0 + px1 - (fu_w - 1) -
+    (fd_w - 1) + (down - 1)) // down, and out_h likewise; dtype of `x`.
+  """
+  x = _validate.image(x)
+  fu = _validate.taps("fu", fu, x.dtype)
+  fd = _validate.taps("fd", fd, x.dtype)
+  b = _validate.bias(b, x.shape[-1], x.dtype)
+  for name, factor in (("up", up), ("down", down)):
+    if not isinstance(factor, (int, np.integer)) or factor < 1:
+      raise ValueError(f"{name}: expected an int >= 1, got {factor!r}")
+  padding = parse_padding(padding)
+  gain = _validate.positive_float("gain", gain, allow_zero=False)
+  slope = _validate.positive_float("slope", slope, allow_zero=True)
+  if clamp is not None:
+    clamp = _validate.positive_float("clamp", clamp, allow_zero=True)
+  if impl not in IMPLS:
+    raise ValueError(f"impl: expected one of {IMPLS}, got {impl!r}")
+  if impl == "auto":
+    impl = "pallas" if jax.default_backend() in ("gpu", "tpu") else "xla"
+
+  if impl == "pallas":
+    from kernels import filtered_lrelu as pallas_kernel  # pylint: disable=g-import-not-at-top
+    return pallas_kernel.filtered_lrelu_pallas(
+        x, fu, fd, b, up=int(up), down=int(down), padding=padding, gain=gain,
+        slope=slope, clamp=clamp, flip_filter=bool(flip_filter),
+        interpret=jax.default_backend() == "cpu")
+
+  up_plan = make_plan(x.shape, fu.shape, (up, up), (1, 1), padding,
+                           bool(flip_filter), float(up * up))
+  mid_shape = (x.shape[0],) + up_plan.out_hw + (x.shape[3],)
+  down_plan = make_plan(mid_shape, fd.shape, (1, 1), (down, down),
+                             (0, 0, 0, 0), bool(flip_filter), 1.0)
+  activation = _Activation(gain, slope, clamp)
+  return _filtered_lrelu_xla(up_plan, down_plan, activation, x, fu, fd, b)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Activation:
+  """clamp(lrelu(v, slope) * gain) and its branch code (static config)."""
+  gain: float
+  slope: float
+  clamp: float | None
+
+  def __call__(self, v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(activation, int8 branch code), both shaped like v."""
+    a = jnp.where(v > 0, v, v * self.slope) * self.gain
+    code = jnp.where(v > 0, _POSITIVE, _NEGATIVE).astype(jnp.int8)
+    if self.clamp is not None:
+      code = jnp.where(jnp.abs(a) > self.clamp, _CLAMPED, code).astype(jnp.int8)
+      a = jnp.clip(a, -self.clamp, self.clamp)
+    return a, code
+
+  def derivative(self, code: jax.Array, dtype) -> jax.Array:
+    """d activation / d v for each branch code."""
+    return jnp.where(code == _POSITIVE, self.gain,
+                     jnp.where(code == _NEGATIVE, self.gain * self.slope,
+                               0.0)).astype(dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _filtered_lrelu_xla(up_plan, down_plan, activation, x, fu, fd, b):
+  v = apply_plan(up_plan, x + b, fu)
+  a, _ = activation(v)
+  return apply_plan(down_plan, a, fd)
+
+
+def _filtered_lrelu_xla_fwd(up_plan, down_plan, activation, x, fu, fd, b):
+  xb = x.value + b.value
+  v = apply_plan(up_plan, xb, fu.value)
+  a, code = activation(v)
+  y = apply_plan(down_plan, a, fd.value)
+  # The pre-activation input is kept only when a filter is differentiated.
+  filters_perturbed = fu.perturbed or fd.perturbed
+  residuals = (code, fu.value, fd.value, xb if filters_perturbed else None,
+               fu.perturbed, fd.perturbed)
+  return y, residuals
+
+
+def _filtered_lrelu_xla_bwd(up_plan, down_plan, activation, residuals, dy):
+  code, fu, fd, xb, fu_perturbed, fd_perturbed = residuals
+  dy = _validate.instantiate_zeros(dy)
+  da = apply_plan(down_plan.adjoint(), dy, fd)
+  dv = da * activation.derivative(code, da.dtype)
+  dxb = apply_plan(up_plan.adjoint(), dv, fu)
+  dfu = dfd = None
+  if fu_perturbed:
+    _, pullback = jax.vjp(lambda f: apply_plan_autodiff(up_plan, xb, f), fu)
+    (dfu,) = pullback(dv)
+  if fd_perturbed:
+    a, _ = activation(apply_plan(up_plan, xb, fu))
+    _, pullback = jax.vjp(lambda f: apply_plan_autodiff(down_plan, a, f), fd)
+    (dfd,) = pullback(dy)
+  return dxb, dfu, dfd, jnp.sum(dxb, axis=(0, 1, 2))
+
+
+_filtered_lrelu_xla.defvjp(_filtered_lrelu_xla_fwd, _filtered_lrelu_xla_bwd,
+                           symbolic_zeros=True)
