@@ -1,0 +1,59 @@
+"""The StyleGAN3 generator: mapping network + synthesis network."""
+
+from collections.abc import Mapping
+
+import flax
+import flax.linen as nn
+import jax
+
+from sg3jax.networks.mapping import MappingNetwork
+from sg3jax.networks.synthesis import SynthesisNetwork
+
+
+class Generator(nn.Module):
+  """z `[N, z_dim]`, c `[N, c_dim]` -> images `[N, res, res, channels]`.
+
+  Mirrors the official `Generator(z_dim, c_dim, w_dim, img_resolution,
+  img_channels, mapping_kwargs, **synthesis_kwargs)`: `mapping_kwargs` go to
+  `MappingNetwork`, `synthesis_kwargs` to `SynthesisNetwork` (T config by
+  default; R is `conv_kernel=1, use_radial_filters=True` with doubled
+  channel_base/channel_max). Call the parts alone with
+  `G.apply(variables, z, c, method=G.map)` and
+  `G.apply(variables, ws, method=G.synthesize)`.
+  """
+  z_dim: int
+  c_dim: int  # 0 = unconditional
+  w_dim: int
+  img_resolution: int
+  img_channels: int
+  mapping_kwargs: Mapping = flax.core.FrozenDict()
+  synthesis_kwargs: Mapping = flax.core.FrozenDict()
+
+  def setup(self):
+    self.synthesis = SynthesisNetwork(
+        w_dim=self.w_dim, img_resolution=self.img_resolution,
+        img_channels=self.img_channels, **self.synthesis_kwargs)
+    self.mapping = MappingNetwork(
+        z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim,
+        num_ws=self.synthesis.num_ws, **self.mapping_kwargs)
+
+  def map(self, z: jax.Array, c: jax.Array | None = None, *,
+          truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+          update_emas: bool = False) -> jax.Array:
+    """z, c -> ws `[N, num_ws, w_dim]`."""
+    return self.mapping(z, c, truncation_psi=truncation_psi,
+                        truncation_cutoff=truncation_cutoff,
+                        update_emas=update_emas)
+
+  def synthesize(self, ws: jax.Array, *, update_emas: bool = False
+                 ) -> jax.Array:
+    """ws `[N, num_ws, w_dim]` -> images `[N, res, res, img_channels]`."""
+    return self.synthesis(ws, update_emas=update_emas)
+
+  def __call__(self, z: jax.Array, c: jax.Array | None = None, *,
+               truncation_psi: float = 1.0,
+               truncation_cutoff: int | None = None,
+               update_emas: bool = False) -> jax.Array:
+    ws = self.map(z, c, truncation_psi=truncation_psi,
+                  truncation_cutoff=truncation_cutoff, update_emas=update_emas)
+    return self.synthesize(ws, update_emas=update_emas)
