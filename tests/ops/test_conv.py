@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
+from jax import test_util as jtu
 
 from sg3jax import ops
 from tests import official
@@ -85,3 +86,33 @@ class ModulatedConvTest(parameterized.TestCase):
 
 if __name__ == "__main__":
   absltest.main()
+
+
+class Conv2dTest(parameterized.TestCase):
+
+  @parameterized.parameters(((3, 3), (1, 1)), ((3, 3), (2, 2)),
+                            ((3, 3), (0, 0)), ((3, 3), (3, 4)),
+                            ((1, 1), (0, 0)), ((1, 1), (1, 0)),
+                            ((3, 2), (1, 0)))
+  def test_custom_vjp_matches_xla_conv(self, kernel, padding):
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.normal(size=(2, 6, 7, 3)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=kernel + (3, 4)), jnp.float32)
+
+    def xla(x, w):
+      return jax.lax.conv_general_dilated(
+          x, w, (1, 1), [(p, p) for p in padding],
+          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    y = ops.conv2d(x, w, padding)
+    np.testing.assert_allclose(y, xla(x, w), rtol=1e-5, atol=1e-5)
+    dy = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+    ours = jax.grad(lambda x, w: jnp.vdot(ops.conv2d(x, w, padding), dy),
+                    argnums=(0, 1))(x, w)
+    ref = jax.grad(lambda x, w: jnp.vdot(xla(x, w), dy), argnums=(0, 1))(x, w)
+    for a, b in zip(ours, ref):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    with jax.enable_x64(True):
+      jtu.check_grads(lambda x, w: ops.conv2d(x, w, padding),
+                      (x.astype(jnp.float64), w.astype(jnp.float64)), order=2,
+                      modes=("rev",))
