@@ -12,8 +12,8 @@ spectral energy each puts outside the band.
 
 import dataclasses
 import pathlib
+import sys
 
-from absl import app
 from absl import flags
 import jax.numpy as jnp
 import matplotlib
@@ -21,13 +21,19 @@ import numpy as np
 
 from sg3jax import filters
 from sg3jax import ops
+from sg3jax.cli import command
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
 
-_OUTDIR = flags.DEFINE_string("outdir", "out/demo", "where to write the PNG")
-_SIZE = flags.DEFINE_integer("size", 64, "signal size in pixels")
-_SEED = flags.DEFINE_integer("seed", 0, "random seed of the signal")
+# Flags of this command only (the sg3jax script imports several commands).
+FLAGS = flags.FlagValues()
+_OUTDIR = flags.DEFINE_string("outdir", "out/demo", "where to write the PNG",
+                               flag_values=FLAGS)
+_SIZE = flags.DEFINE_integer("size", 64, "signal size in pixels",
+                             flag_values=FLAGS)
+_SEED = flags.DEFINE_integer("seed", 0, "random seed of the signal",
+                             flag_values=FLAGS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,8 +131,8 @@ def main(argv: list[str]) -> None:
 
 
 def run(argv: list[str]) -> None:
-  app.run(main, argv=argv)
+  command.run(FLAGS, main, argv)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  run(sys.argv)

@@ -7,7 +7,9 @@ import importlib
 import sys
 
 COMMANDS = {
+    "convert": "sg3jax.cli.convert",
     "demo": "sg3jax.cli.demo",
+    "generate": "sg3jax.cli.generate",
 }
 
 

@@ -42,7 +42,8 @@ class ConsoleScriptTest(absltest.TestCase):
   def test_unknown_command_lists_commands(self):
     with self.assertRaises(SystemExit) as exit_info:
       main.run(["sg3jax", "bogus"])
-    self.assertIn("commands: demo", str(exit_info.exception.code))
+    self.assertIn("commands: convert, demo, generate",
+                  str(exit_info.exception.code))
 
   def test_demo_command_runs(self):
     with tempfile.TemporaryDirectory() as outdir:

@@ -1,0 +1,135 @@
+"""Orbax checkpoints of networks: variables plus the init kwargs as JSON.
+
+A network checkpoint directory holds, for each network name (e.g. "G",
+"D", "G_ema"), its Flax variables and, in one JSON item, each network's
+class and official init kwargs, so that the modules can be rebuilt without
+any other file. Saving never touches an existing checkpoint until the new
+one is complete: it is written beside the target and swapped in by rename.
+"""
+
+import dataclasses
+import json
+import pathlib
+import shutil
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+  """A network as sg3jax stores it."""
+  class_name: str  # "Generator" or "Discriminator"
+  init_kwargs: Mapping[str, Any]  # official constructor kwargs
+  variables: Mapping[str, Any]  # Flax variables
+
+
+def to_json_value(value: Any) -> Any:
+  """Init kwargs as plain JSON (NumPy scalars/arrays -> Python values)."""
+  if isinstance(value, Mapping):
+    return {str(k): to_json_value(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [to_json_value(v) for v in value]
+  if isinstance(value, np.generic):
+    return value.item()
+  if isinstance(value, np.ndarray):
+    return value.tolist()
+  return value
+
+
+def build_module(class_name: str, init_kwargs: Mapping) -> nn.Module:
+  """The sg3jax module for an official class name and init kwargs."""
+  # Imported here: sg3jax.convert itself saves through this module.
+  if class_name == "Generator":
+    from sg3jax.convert.generator import generator_from_kwargs  # pylint: disable=g-import-not-at-top
+    return generator_from_kwargs(init_kwargs)
+  if class_name == "Discriminator":
+    from sg3jax.convert.discriminator import discriminator_from_kwargs  # pylint: disable=g-import-not-at-top
+    return discriminator_from_kwargs(init_kwargs)
+  raise ValueError("class_name: expected 'Generator' or 'Discriminator', got "
+                   f"{class_name!r}")
+
+
+def save_networks(directory: str | pathlib.Path,
+                  networks: Mapping[str, Network], *,
+                  extras: Mapping[str, Any] | None = None,
+                  overwrite: bool = False) -> pathlib.Path:
+  """Writes `networks` (and JSON `extras`) to `directory`; returns it.
+
+  With `overwrite`, an existing checkpoint is replaced only after the new
+  one is fully written; a crash at any point leaves the old one intact.
+  """
+  directory = pathlib.Path(directory).absolute()
+  if directory.exists() and not overwrite:
+    raise ValueError(f"{directory}: already exists (pass overwrite=True to "
+                     "replace it)")
+  staging = directory.with_name(f".{directory.name}.{uuid.uuid4().hex}")
+  meta = {name: {"class_name": net.class_name,
+                 "init_kwargs": to_json_value(dict(net.init_kwargs))}
+          for name, net in networks.items()}
+  variables = {name: jax.tree.map(np.asarray, dict(net.variables))
+               for name, net in networks.items()}
+  try:
+    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
+      checkpointer.save(staging, ocp.args.Composite(
+          variables=ocp.args.StandardSave(variables),
+          networks=ocp.args.JsonSave(meta),
+          extras=ocp.args.JsonSave(to_json_value(dict(extras or {})))))
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    raise
+  if directory.exists():
+    retired = directory.with_name(f".{directory.name}.old-{uuid.uuid4().hex}")
+    directory.rename(retired)
+    staging.rename(directory)
+    shutil.rmtree(retired)
+  else:
+    staging.rename(directory)
+  return directory
+
+
+def read_network_meta(directory: str | pathlib.Path) -> dict[str, dict]:
+  """{name: {"class_name", "init_kwargs"}} of a network checkpoint."""
+  path = pathlib.Path(directory).absolute() / "networks" / "metadata"
+  if not path.exists():
+    raise ValueError(f"{directory}: not an sg3jax network checkpoint (no "
+                     f"{path.relative_to(path.parents[1])})")
+  return json.loads(path.read_text())
+
+
+def read_extras(directory: str | pathlib.Path) -> dict:
+  """The JSON `extras` saved with the networks (e.g. ADA p)."""
+  path = pathlib.Path(directory).absolute() / "extras" / "metadata"
+  return json.loads(path.read_text()) if path.exists() else {}
+
+
+def load_networks(directory: str | pathlib.Path
+                  ) -> dict[str, tuple[nn.Module, dict]]:
+  """{name: (module, variables)} from `save_networks` output."""
+  directory = pathlib.Path(directory).absolute()
+  meta = read_network_meta(directory)
+  modules, abstract = {}, {}
+  for name, entry in meta.items():
+    module = build_module(entry["class_name"], entry["init_kwargs"])
+    modules[name] = module
+    abstract[name] = jax.eval_shape(lambda m=module: _init(m))
+  with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
+    restored = checkpointer.restore(directory, ocp.args.Composite(
+        variables=ocp.args.StandardRestore(abstract)))
+  return {name: (modules[name], restored.variables[name]) for name in meta}
+
+
+def _init(module: nn.Module) -> dict:
+  """Random variables of a Generator or Discriminator (for their shapes)."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  key = jax.random.key(0)
+  c = jnp.zeros((1, module.c_dim))
+  if hasattr(module, "z_dim"):
+    return module.init(key, jnp.zeros((1, module.z_dim)), c)
+  res, channels = module.img_resolution, module.img_channels
+  return module.init(key, jnp.zeros((1, res, res, channels)), c)

@@ -1,0 +1,21 @@
+"""What every sg3jax command shares: its own flags, parsed from argv."""
+
+import sys
+from collections.abc import Callable
+
+from absl import flags
+
+
+def run(flag_values: flags.FlagValues, main: Callable[[list[str]], None],
+        argv: list[str]) -> None:
+  """Parses `flag_values` from `argv`, then calls `main(remaining args)`.
+
+  Each command keeps its flags in its own `FlagValues` (the sg3jax script
+  imports several commands, and absl's global flags would clash); a bad
+  flag exits with a message naming it.
+  """
+  try:
+    remaining = flag_values(argv)
+  except flags.Error as e:
+    sys.exit(f"{argv[0]}: {e}")
+  main(remaining)

@@ -1,0 +1,136 @@
+"""Renders images from a converted or trained sg3jax network checkpoint.
+
+    sg3jax generate --network=CKPT --seeds=0-3,7 --trunc=0.7 \\
+        --translate=0.1,-0.05 --rotate=12 --outdir=out/images
+
+Latents are drawn as the official gen_images.py draws them
+(`np.random.RandomState(seed).randn(1, z_dim)`), so a seed gives the image
+the official code gives for the same weights. Uses G_ema when present.
+"""
+
+import functools
+import pathlib
+import sys
+import re
+from collections.abc import Sequence
+
+from absl import flags
+import flax
+import jax
+import numpy as np
+from PIL import Image
+
+from sg3jax import checkpoint
+from sg3jax.cli import command
+from sg3jax.networks import make_transform
+
+# Flags of this command only (the sg3jax script imports several commands).
+FLAGS = flags.FlagValues()
+_NETWORK = flags.DEFINE_string("network", None, "sg3jax network checkpoint",
+                               required=True, flag_values=FLAGS)
+_SEEDS = flags.DEFINE_string("seeds", "0-3", "seeds, e.g. '0,1,4-6'",
+                             flag_values=FLAGS)
+_TRUNC = flags.DEFINE_float("trunc", 1.0, "truncation psi", flag_values=FLAGS)
+_CLASS = flags.DEFINE_integer("class", None, "class label (conditional G)",
+                              flag_values=FLAGS)
+_TRANSLATE = flags.DEFINE_string("translate", "0,0", "translate XY, 'x,y'",
+                                 flag_values=FLAGS)
+_ROTATE = flags.DEFINE_float("rotate", 0.0, "rotation angle in degrees",
+                             flag_values=FLAGS)
+_OUTDIR = flags.DEFINE_string("outdir", "out/images", "where to write PNGs",
+                              flag_values=FLAGS)
+
+
+def parse_range(text: str) -> list[int]:
+  """'1,3-5' -> [1, 3, 4, 5]."""
+  values = []
+  for part in text.split(","):
+    match = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", part)
+    if match is None:
+      raise ValueError(f"seeds: expected e.g. '0,1,4-6', got {text!r}")
+    start, stop = int(match[1]), int(match[2] or match[1])
+    values.extend(range(start, stop + 1))
+  return values
+
+
+def parse_vec2(text: str) -> tuple[float, float]:
+  """'0.1,-0.2' -> (0.1, -0.2)."""
+  parts = text.split(",")
+  if len(parts) != 2:
+    raise ValueError(f"translate: expected 'x,y', got {text!r}")
+  return float(parts[0]), float(parts[1])
+
+
+def with_transform(variables: dict, translate: tuple[float, float],
+                   rotate: float) -> dict:
+  """Variables whose input transform moves the output as gen_images does."""
+  transform = np.linalg.inv(make_transform(translate, rotate))
+  buffers = flax.core.unfreeze(variables["buffers"])
+  buffers["synthesis"]["input"]["transform"] = np.asarray(transform,
+                                                          np.float32)
+  return {**variables, "buffers": buffers}
+
+
+def generate_images(module, variables: dict, seeds: Sequence[int], *,
+                    truncation_psi: float = 1.0,
+                    class_idx: int | None = None,
+                    translate: tuple[float, float] = (0.0, 0.0),
+                    rotate: float = 0.0) -> np.ndarray:
+  """uint8 images `[len(seeds), H, W, C]` as gen_images.py writes them."""
+  if module.c_dim > 0 and class_idx is None:
+    raise ValueError("class: the network is conditional; pass a class label")
+  if module.c_dim == 0 and class_idx is not None:
+    raise ValueError("class: the network is unconditional; drop the label")
+  c = np.zeros((1, module.c_dim), np.float32)
+  if class_idx is not None:
+    if not 0 <= class_idx < module.c_dim:
+      raise ValueError(f"class: expected 0..{module.c_dim - 1}, got "
+                       f"{class_idx}")
+    c[0, class_idx] = 1
+  if translate != (0.0, 0.0) or rotate != 0.0:
+    variables = with_transform(variables, translate, rotate)
+  render = jax.jit(functools.partial(module.apply,
+                                     truncation_psi=truncation_psi))
+  images = []
+  for seed in seeds:
+    z = np.random.RandomState(seed).randn(1, module.z_dim).astype(np.float32)
+    img = np.asarray(render(variables, z, c))[0]
+    images.append(np.clip(img * 127.5 + 128, 0, 255).astype(np.uint8))
+  return np.stack(images)
+
+
+def write_pngs(images: np.ndarray, seeds: Sequence[int],
+               outdir: str | pathlib.Path) -> list[pathlib.Path]:
+  outdir = pathlib.Path(outdir)
+  outdir.mkdir(parents=True, exist_ok=True)
+  paths = []
+  for img, seed in zip(images, seeds):
+    path = outdir / f"seed{seed:04d}.png"
+    Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(path)
+    paths.append(path)
+  return paths
+
+
+def main(argv: list[str]) -> None:
+  del argv
+  networks = checkpoint.load_networks(_NETWORK.value)
+  name = "G_ema" if "G_ema" in networks else "G"
+  if name not in networks:
+    sys.exit(f"{_NETWORK.value}: no G or G_ema in the checkpoint")
+  module, variables = networks[name]
+  seeds = parse_range(_SEEDS.value)
+  images = generate_images(module, variables, seeds,
+                           truncation_psi=_TRUNC.value,
+                           class_idx=_CLASS.value,
+                           translate=parse_vec2(_TRANSLATE.value),
+                           rotate=_ROTATE.value)
+  for path in write_pngs(images, seeds, _OUTDIR.value):
+    print(f"wrote {path}")
+
+
+def run(argv: list[str]) -> None:
+  command.run(FLAGS, main, argv)
+
+
+if __name__ == "__main__":
+  run(sys.argv)
