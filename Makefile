@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 # Test workers: pytest-xdist processes (CI machines have 2 cores).
 WORKERS ?= 2
 
-.PHONY: help setup demo test test-slow bench clean
+.PHONY: help setup demo test test-slow bench lint clean
 
 help:
 	@echo "make demo       set up, then write the filtered-lrelu figure to out/demo/"
 	@echo "make test       set up, then run the test suite (what CI runs)"
 	@echo "make test-slow  run only the tests marked slow"
-	@echo "make bench      time filtered_lrelu at StyleGAN3 layer shapes"
+	@echo "make bench      time filtered_lrelu and G at StyleGAN3 shapes"
+	@echo "make lint       ruff (pyflakes rules)"
 
 setup: $(VENV)/.installed
 
@@ -32,6 +33,10 @@ test-slow: setup
 
 bench: setup
 	$(PY) experiments/bench_filtered_lrelu.py
+	$(PY) experiments/bench_generator.py
+
+lint: setup
+	$(PY) -m ruff check --select F --per-file-ignores '__init__.py:F401' sg3jax kernels experiments tests
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -3,6 +3,7 @@
 from sg3jax.networks.generator import Generator
 from sg3jax.networks.layers import FullyConnected
 from sg3jax.networks.mapping import MappingNetwork
+from sg3jax.networks.stylegan2 import Discriminator
 from sg3jax.networks.synthesis import make_transform
 from sg3jax.networks.synthesis import SynthesisInput
 from sg3jax.networks.synthesis import SynthesisLayer

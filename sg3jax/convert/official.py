@@ -1,0 +1,81 @@
+"""Official network pickles -> sg3jax modules, variables and checkpoints."""
+
+import os
+import pathlib
+from typing import Any, BinaryIO
+
+from sg3jax import checkpoint
+from sg3jax.convert.discriminator import discriminator_from_state_dict
+from sg3jax.convert.generator import generator_from_state_dict
+from sg3jax.convert.pickle_reader import PersistentRecord
+from sg3jax.convert.pickle_reader import read_network_pickle
+
+_NETWORKS = ("G", "D", "G_ema")
+
+
+def _network(name: str, record: PersistentRecord, source: str):
+  builders = {"Generator": generator_from_state_dict,
+              "Discriminator": discriminator_from_state_dict}
+  if record.class_name not in builders:
+    raise ValueError(f"{source}: {name} is a {record.class_name}; sg3jax "
+                     f"converts {sorted(builders)}")
+  try:
+    module, variables = builders[record.class_name](record.state_dict,
+                                                    record.init_kwargs)
+  except ValueError as e:
+    raise ValueError(f"{source}: {name}: {e}") from None
+  return module, variables
+
+
+def augment_pipe_settings(record: PersistentRecord | None) -> dict | None:
+  """ADA state of the pickle: `{'p': float, 'init_kwargs': {...}}`."""
+  if record is None:
+    return None
+  p = record.state_dict.get("p")
+  return {"p": None if p is None else float(p.reshape(-1)[0]),
+          "init_kwargs": dict(record.init_kwargs)}
+
+
+def load_official_pickle(path_or_fileobj: str | os.PathLike | BinaryIO
+                         ) -> dict[str, Any]:
+  """Reads an official `network-snapshot-*.pkl` / NGC `stylegan3-*.pkl`.
+
+  Nothing in the file is executed and NVIDIA's code is not needed (see
+  `pickle_reader`).
+
+  Returns:
+    `{'G', 'D', 'G_ema'}` -> `(module, variables)` (None where the file
+    has None), `'augment_pipe'` -> `{'p', 'init_kwargs'}` or None,
+    `'training_set_kwargs'` -> dict or None, and `'init_kwargs'` ->
+    {name: official init kwargs} of the networks.
+  """
+  source = getattr(path_or_fileobj, "name", str(path_or_fileobj))
+  data = read_network_pickle(path_or_fileobj)
+  result = {name: None if data[name] is None else _network(
+      name, data[name], source) for name in _NETWORKS}
+  result["augment_pipe"] = augment_pipe_settings(data["augment_pipe"])
+  result["training_set_kwargs"] = data["training_set_kwargs"]
+  result["init_kwargs"] = {
+      name: (data[name].class_name, dict(data[name].init_kwargs))
+      for name in _NETWORKS if data[name] is not None}
+  return result
+
+
+def convert_official_pickle(pkl: str | os.PathLike, outdir: str | os.PathLike,
+                            *, overwrite: bool = False) -> pathlib.Path:
+  """Writes an official pickle as an sg3jax network checkpoint.
+
+  `outdir` receives the Orbax checkpoint of G, D and G_ema (variables plus
+  each network's class and init kwargs as JSON) and `official.json` with
+  the ADA state and training-set kwargs.
+  """
+  loaded = load_official_pickle(pkl)
+  networks = {
+      name: checkpoint.Network(loaded["init_kwargs"][name][0],
+                               loaded["init_kwargs"][name][1],
+                               loaded[name][1])
+      for name in _NETWORKS if loaded[name] is not None}
+  extras = {"source": str(pkl), "augment_pipe": loaded["augment_pipe"],
+            "training_set_kwargs": loaded["training_set_kwargs"]}
+  return checkpoint.save_networks(outdir, networks, extras=extras,
+                                  overwrite=overwrite)
