@@ -1,0 +1,1 @@
+"""Pallas kernels (import jax only, never sg3jax)."""
