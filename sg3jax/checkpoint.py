@@ -42,15 +42,18 @@ def to_json_value(value: Any) -> Any:
   return value
 
 
-def build_module(class_name: str, init_kwargs: Mapping) -> nn.Module:
-  """The sg3jax module for an official class name and init kwargs."""
+def build_module(class_name: str, init_kwargs: Mapping
+                 ) -> tuple[nn.Module, dict]:
+  """(module, its abstract variables) for an official class and kwargs."""
   # Imported here: sg3jax.convert itself saves through this module.
+  from sg3jax.convert import discriminator  # pylint: disable=g-import-not-at-top
+  from sg3jax.convert import generator  # pylint: disable=g-import-not-at-top
   if class_name == "Generator":
-    from sg3jax.convert.generator import generator_from_kwargs  # pylint: disable=g-import-not-at-top
-    return generator_from_kwargs(init_kwargs)
+    module = generator.generator_from_kwargs(init_kwargs)
+    return module, generator.abstract_variables(module)
   if class_name == "Discriminator":
-    from sg3jax.convert.discriminator import discriminator_from_kwargs  # pylint: disable=g-import-not-at-top
-    return discriminator_from_kwargs(init_kwargs)
+    module = discriminator.discriminator_from_kwargs(init_kwargs)
+    return module, discriminator.abstract_variables(module)
   raise ValueError("class_name: expected 'Generator' or 'Discriminator', got "
                    f"{class_name!r}")
 
@@ -115,21 +118,10 @@ def load_networks(directory: str | pathlib.Path
   meta = read_network_meta(directory)
   modules, abstract = {}, {}
   for name, entry in meta.items():
-    module = build_module(entry["class_name"], entry["init_kwargs"])
-    modules[name] = module
-    abstract[name] = jax.eval_shape(lambda m=module: _init(m))
+    modules[name], abstract[name] = build_module(entry["class_name"],
+                                                 entry["init_kwargs"])
   with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
     restored = checkpointer.restore(directory, ocp.args.Composite(
         variables=ocp.args.StandardRestore(abstract)))
   return {name: (modules[name], restored.variables[name]) for name in meta}
 
-
-def _init(module: nn.Module) -> dict:
-  """Random variables of a Generator or Discriminator (for their shapes)."""
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  key = jax.random.key(0)
-  c = jnp.zeros((1, module.c_dim))
-  if hasattr(module, "z_dim"):
-    return module.init(key, jnp.zeros((1, module.z_dim)), c)
-  res, channels = module.img_resolution, module.img_channels
-  return module.init(key, jnp.zeros((1, res, res, channels)), c)

@@ -14,6 +14,7 @@ def run(flag_values: flags.FlagValues, main: Callable[[list[str]], None],
   imports several commands, and absl's global flags would clash); a bad
   flag exits with a message naming it.
   """
+  flag_values.unparse_flags()  # a second run in one process starts afresh
   try:
     remaining = flag_values(argv)
   except flags.Error as e:

@@ -21,16 +21,18 @@ def discriminator_from_kwargs(init_kwargs: Mapping, **overrides
     kwargs[key] = flax.core.FrozenDict(kwargs.get(key) or {})
   try:
     module = stylegan2.Discriminator(**kwargs)
-    jax.eval_shape(lambda: _init(module))
+    abstract_variables(module)
   except TypeError as e:
     raise ValueError(f"discriminator init kwargs not understood: {e}") from None
   return module
 
 
-def _init(module: stylegan2.Discriminator) -> dict:
+def abstract_variables(module: stylegan2.Discriminator) -> dict:
+  """The discriminator's variables as shapes and dtypes (nothing computed)."""
   res = module.img_resolution
   img = jnp.zeros((1, res, res, module.img_channels))
-  return module.init(jax.random.key(0), img, jnp.zeros((1, module.c_dim)))
+  return jax.eval_shape(lambda: module.init(jax.random.key(0), img,
+                                            jnp.zeros((1, module.c_dim))))
 
 
 def _computed_buffers(module: stylegan2.Discriminator
@@ -57,7 +59,6 @@ def discriminator_from_state_dict(state_dict: Mapping[str, np.ndarray],
   `module.apply(variables, img_nhwc, c)` returns the official logits `[N, 1]`.
   """
   module = discriminator_from_kwargs(init_kwargs, **overrides)
-  abstract = jax.eval_shape(lambda: _init(module))
   variables = sd.variables_from_state_dict(
-      abstract, state_dict, _computed_buffers(module), what="discriminator")
+      abstract_variables(module), state_dict, _computed_buffers(module), what="discriminator")
   return module, jax.tree.map(jnp.asarray, variables)

@@ -34,12 +34,17 @@ def generator_from_kwargs(init_kwargs: Mapping, **overrides) -> Generator:
                         synthesis_kwargs=flax.core.FrozenDict(
                             synthesis_kwargs))
   try:
-    jax.eval_shape(lambda: generator.init(
-        jax.random.key(0), jnp.zeros((1, top["z_dim"])),
-        jnp.zeros((1, top["c_dim"]))))
+    abstract_variables(generator)
   except TypeError as e:
     raise ValueError(f"generator init kwargs not understood: {e}") from None
   return generator
+
+
+def abstract_variables(generator: Generator) -> dict:
+  """The generator's variables as shapes and dtypes (nothing computed)."""
+  return jax.eval_shape(lambda: generator.init(
+      jax.random.key(0), jnp.zeros((1, generator.z_dim)),
+      jnp.zeros((1, generator.c_dim))))
 
 
 def _computed_buffers(generator: Generator) -> dict[str, np.ndarray | None]:
@@ -64,9 +69,6 @@ def generator_from_state_dict(state_dict: Mapping[str, np.ndarray],
   then renders NHWC images as the official generator does.
   """
   generator = generator_from_kwargs(init_kwargs, **overrides)
-  z_dim, c_dim = generator.z_dim, generator.c_dim
-  abstract = jax.eval_shape(lambda: generator.init(
-      jax.random.key(0), jnp.zeros((1, z_dim)), jnp.zeros((1, c_dim))))
   variables = sd.variables_from_state_dict(
-      abstract, state_dict, _computed_buffers(generator), what="generator")
+      abstract_variables(generator), state_dict, _computed_buffers(generator), what="generator")
   return generator, jax.tree.map(jnp.asarray, variables)

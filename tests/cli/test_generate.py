@@ -71,6 +71,13 @@ class GenerateTest(absltest.TestCase):
     self.assertTrue(np.any(expected[0] != expected[1]))
 
   def test_command_reports_missing_network(self):
+    # After a full run in the same process: flags must not carry over.
+    root = pathlib.Path(self.create_tempdir().full_path)
+    _, variables, init_kwargs, _ = converted_generator()
+    ckpt = checkpoint.save_networks(root / "ckpt", {
+        "G_ema": checkpoint.Network("Generator", init_kwargs, variables)})
+    generate.run(["generate", f"--network={ckpt}", "--seeds=1",
+                  f"--outdir={root}"])
     with self.assertRaises(SystemExit) as exit_info:
       generate.run(["generate", "--seeds=1"])
     self.assertIn("--network", str(exit_info.exception.code))
