@@ -18,6 +18,11 @@ from sg3jax.networks.mapping import normalize_2nd_moment
 RESAMPLE_FILTER = (1, 3, 3, 1)
 
 
+def _at_least_float32(dtype):
+  """float32, or float64 when given float64 (x64 numerics checks)."""
+  return jnp.promote_types(dtype, jnp.float32)
+
+
 def resample_filter() -> np.ndarray:
   """The official `setup_filter([1, 3, 3, 1])`: `[4, 4]`, sums to 1."""
   return ops.setup_filter(RESAMPLE_FILTER)
@@ -85,7 +90,8 @@ def minibatch_stddev(x: jax.Array, group_size: int | None,
     raise ValueError(f"x: batch {n} is not a multiple of the minibatch-std "
                      f"group size {g}")
   f = num_channels
-  y = x.astype(jnp.float32).reshape(g, n // g, h, w, f, c // f)
+  y = x.astype(_at_least_float32(x.dtype))
+  y = y.reshape(g, n // g, h, w, f, c // f)
   y = jnp.mean(jnp.square(y - jnp.mean(y, axis=0)), axis=0)  # [n/G,H,W,F,c]
   y = jnp.mean(jnp.sqrt(y + 1e-8), axis=(1, 2, 4))  # [n/G, F]
   y = jnp.tile(y, (g, 1)).astype(x.dtype)  # [N, F]
@@ -143,7 +149,7 @@ class MappingNetwork(nn.Module):
     embed = self.w_dim if self.embed_features is None else self.embed_features
     hidden = self.w_dim if self.layer_features is None else self.layer_features
     x = normalize_2nd_moment(FullyConnected(embed, name="embed")(
-        c.astype(jnp.float32)))
+        c.astype(_at_least_float32(c.dtype))))
     for idx in range(self.num_layers):
       features = self.w_dim if idx == self.num_layers - 1 else hidden
       x = FullyConnected(features, activation=self.activation,
@@ -162,7 +168,7 @@ class DiscriminatorEpilogue(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, cmap: jax.Array | None) -> jax.Array:
-    x = x.astype(jnp.float32)
+    x = x.astype(_at_least_float32(x.dtype))
     if self.mbstd_num_channels > 0:
       x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_channels)
     x = Conv2dLayer(self.in_channels, 3, activation=self.activation,
@@ -224,7 +230,8 @@ class Discriminator(nn.Module):
     x = None
     for res in self.block_resolutions:
       dtype = jnp.bfloat16 if (self.mixed_precision and
-                               res >= fp16_resolution) else jnp.float32
+                               res >= fp16_resolution) else (
+                                   _at_least_float32(img.dtype))
       x = DiscriminatorBlock(
           self.channels(res), self.channels(res // 2),
           first=res == self.img_resolution, architecture=self.architecture,

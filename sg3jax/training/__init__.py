@@ -1,0 +1,1 @@
+"""Training: loss terms (more to come: steps, loop, data, checkpoints)."""

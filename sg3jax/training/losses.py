@@ -1,0 +1,69 @@
+"""The StyleGAN2/3 loss terms as pure functions (official training/loss.py).
+
+Non-saturating logistic losses and the R1 penalty, without augmentation and
+without EMA updates, including the official blur of D's inputs (config R's
+fade-in): a separable kernel 2^(-(x / sigma)^2) of floor(3 sigma) taps each
+side, normalized.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sg3jax import ops
+
+
+def blur_images(img: jax.Array, blur_sigma: float) -> jax.Array:
+  """The official run_D blur of `[N, H, W, C]` images (identity for 0)."""
+  blur_size = int(np.floor(blur_sigma * 3))
+  if blur_size <= 0:
+    return img
+  f = np.exp2(-np.square(np.arange(-blur_size, blur_size + 1) / blur_sigma))
+  return ops.upfirdn2d(img, (f / f.sum()).astype(np.float32),
+                       padding=blur_size)
+
+
+def discriminator_logits(D, d_variables, img: jax.Array, c: jax.Array | None,
+                         blur_sigma: float = 0.0) -> jax.Array:
+  """D(blur(img), c) as per-sample logits `[N]`."""
+  return D.apply(d_variables, blur_images(img, blur_sigma), c)[:, 0]
+
+
+def generated_logits(G, g_variables, D, d_variables, gen_z: jax.Array,
+                     gen_c: jax.Array | None, blur_sigma: float = 0.0
+                     ) -> jax.Array:
+  """D(G(z, c), c) `[N]` (truncation 1, no style mixing, no EMA updates)."""
+  img = G.apply(g_variables, gen_z, gen_c)
+  return discriminator_logits(D, d_variables, img, gen_c, blur_sigma)
+
+
+def r1_penalty(D, d_variables, real_img: jax.Array, real_c: jax.Array | None,
+               blur_sigma: float = 0.0) -> jax.Array:
+  """|d sum(D(x)) / dx|^2 per sample `[N]`, w.r.t. the unblurred reals."""
+  grads = jax.grad(lambda x: jnp.sum(discriminator_logits(
+      D, d_variables, x, real_c, blur_sigma)))(real_img)
+  return jnp.sum(jnp.square(grads), axis=(1, 2, 3))
+
+
+def loss_terms(G, g_variables, D, d_variables, real_img: jax.Array,
+               real_c: jax.Array | None, gen_z: jax.Array,
+               gen_c: jax.Array | None, *, r1_gamma: float,
+               blur_sigma: float = 0.0) -> dict[str, jax.Array]:
+  """Per-sample loss terms `[N]` as official StyleGAN2Loss computes them.
+
+  Returns:
+    `G_main` = softplus(-D(G(z))), `D_gen` = softplus(D(G(z))),
+    `D_real` = softplus(-D(x)), `R1` = r1_penalty * r1_gamma / 2.
+    The phase losses are G_main.mean(), D_gen.mean() + D_real.mean() and
+    R1.mean(); real_img is NHWC in [-1, 1].
+  """
+  gen = generated_logits(G, g_variables, D, d_variables, gen_z, gen_c,
+                         blur_sigma)
+  real = discriminator_logits(D, d_variables, real_img, real_c, blur_sigma)
+  return {
+      "G_main": jax.nn.softplus(-gen),
+      "D_gen": jax.nn.softplus(gen),
+      "D_real": jax.nn.softplus(-real),
+      "R1": r1_penalty(D, d_variables, real_img, real_c, blur_sigma) * (
+          r1_gamma / 2),
+  }
