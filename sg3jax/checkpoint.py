@@ -113,8 +113,15 @@ def read_extras(directory: str | pathlib.Path) -> dict:
 
 def load_networks(directory: str | pathlib.Path
                   ) -> dict[str, tuple[nn.Module, dict]]:
-  """{name: (module, variables)} from `save_networks` output."""
+  """{name: (module, variables)} from `save_networks` output.
+
+  A training run directory (`sg3jax train --workdir`) also works: its
+  latest checkpoint's G, D and G_ema are returned.
+  """
   directory = pathlib.Path(directory).absolute()
+  from sg3jax.training import checkpoints  # pylint: disable=g-import-not-at-top
+  if checkpoints.is_run_directory(directory):
+    return checkpoints.load_run_networks(directory)
   meta = read_network_meta(directory)
   modules, abstract = {}, {}
   for name, entry in meta.items():

@@ -15,10 +15,21 @@ _DICT_KWARGS = ("block_kwargs", "mapping_kwargs", "epilogue_kwargs")
 
 def discriminator_from_kwargs(init_kwargs: Mapping, **overrides
                               ) -> stylegan2.Discriminator:
-  """The Discriminator for official init kwargs (`D.init_kwargs`)."""
+  """The Discriminator for official init kwargs (`D.init_kwargs`).
+
+  `block_kwargs.freeze_layers` (official --freezed, a training option that
+  only stops gradients) must be 0: freezing is not implemented.
+  """
   kwargs = {**dict(init_kwargs), **overrides}
   for key in _DICT_KWARGS:
-    kwargs[key] = flax.core.FrozenDict(kwargs.get(key) or {})
+    kwargs[key] = dict(kwargs.get(key) or {})
+  freeze_layers = kwargs["block_kwargs"].pop("freeze_layers", 0)
+  if freeze_layers:
+    raise ValueError(f"discriminator init kwargs: block_kwargs.freeze_layers="
+                     f"{freeze_layers} (official --freezed) is not supported; "
+                     "expected 0")
+  for key in _DICT_KWARGS:
+    kwargs[key] = flax.core.FrozenDict(kwargs[key])
   try:
     module = stylegan2.Discriminator(**kwargs)
     abstract_variables(module)

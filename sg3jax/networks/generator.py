@@ -45,10 +45,15 @@ class Generator(nn.Module):
                         truncation_cutoff=truncation_cutoff,
                         update_emas=update_emas)
 
-  def synthesize(self, ws: jax.Array, *, update_emas: bool = False
+  def synthesize(self, ws: jax.Array, *, update_emas: bool = False,
+                 cutoff_scale: jax.typing.ArrayLike | None = None
                  ) -> jax.Array:
-    """ws `[N, num_ws, w_dim]` -> images `[N, res, res, img_channels]`."""
-    return self.synthesis(ws, update_emas=update_emas)
+    """ws `[N, num_ws, w_dim]` -> images `[N, res, res, img_channels]`.
+
+    `cutoff_scale` (optional, may be traced) multiplies every layer's filter
+    cutoff and designs the filters differentiably (see SynthesisLayer)."""
+    return self.synthesis(ws, update_emas=update_emas,
+                          cutoff_scale=cutoff_scale)
 
   def __call__(self, z: jax.Array, c: jax.Array | None = None, *,
                truncation_psi: float = 1.0,

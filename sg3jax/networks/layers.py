@@ -42,3 +42,13 @@ class FullyConnected(nn.Module):
                                                     self.lr_multiplier))
       b = bias.astype(x.dtype) * self.lr_multiplier
     return ops.bias_act(x, b, act=self.activation)
+
+
+def cross_device_mean(value: jax.Array, axis_name: str | None) -> jax.Array:
+  """`value` averaged over the mesh axis `axis_name` (None: unchanged).
+
+  Used for batch statistics inside `shard_map`: with equal per-device
+  batches, the mean of per-device means is the global batch's mean.
+  """
+  return value if axis_name is None else jax.lax.pmean(value, axis_name)
+

@@ -4,6 +4,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from sg3jax.networks.layers import cross_device_mean
 from sg3jax.networks.layers import FullyConnected
 
 
@@ -29,6 +30,8 @@ class MappingNetwork(nn.Module):
   `w_avg` (the moving average of w used for truncation) lives in the
   "stats" collection and is updated only with `update_emas=True` and
   `mutable=["stats"]`, by w_avg <- lerp(mean_n(w), w_avg, w_avg_beta).
+  Inside `shard_map`, `stats_axis_name` names the mesh axis over which the
+  batch mean is taken, so that every device sees the global batch's mean.
   """
   z_dim: int
   c_dim: int  # 0 = unconditional
@@ -37,6 +40,7 @@ class MappingNetwork(nn.Module):
   num_layers: int = 2
   lr_multiplier: float = 0.01
   w_avg_beta: float = 0.998
+  stats_axis_name: str | None = None
 
   @nn.compact
   def __call__(self, z: jax.Array, c: jax.Array | None = None, *,
@@ -59,8 +63,9 @@ class MappingNetwork(nn.Module):
 
     w_avg = self.variable("stats", "w_avg", jnp.zeros, (self.w_dim,))
     if update_emas and self.is_mutable_collection("stats"):
-      w_avg.value = lerp(jnp.mean(jax.lax.stop_gradient(x), axis=0),
-                         w_avg.value, self.w_avg_beta)
+      batch_mean = cross_device_mean(
+          jnp.mean(jax.lax.stop_gradient(x), axis=0), self.stats_axis_name)
+      w_avg.value = lerp(batch_mean, w_avg.value, self.w_avg_beta)
 
     ws = jnp.broadcast_to(x[:, None, :], (x.shape[0], self.num_ws, self.w_dim))
     if not (isinstance(truncation_psi, (int, float)) and truncation_psi == 1):

@@ -23,6 +23,7 @@ import numpy as np
 
 from sg3jax import filters
 from sg3jax import ops
+from sg3jax.networks.layers import cross_device_mean
 from sg3jax.networks.layers import FullyConnected
 from sg3jax.networks.mapping import lerp
 
@@ -205,6 +206,7 @@ class SynthesisLayer(nn.Module):
   filter_design: str = "kaiser"
   filtered_lrelu_impl: str = "auto"
   mixed_precision: bool = False  # bf16 compute when use_fp16
+  stats_axis_name: str | None = None  # mesh axis of the batch statistics
 
   @property
   def geometry(self) -> LayerGeometry:
@@ -229,16 +231,33 @@ class SynthesisLayer(nn.Module):
         g.tmp_sampling_rate, radial=g.down_radial, design=self.filter_design)
     return up, down
 
+  def lowpass_filters_jnp(self, cutoff_scale: jax.typing.ArrayLike
+                          ) -> tuple[jax.Array | None, jax.Array | None]:
+    """`lowpass_filters` from the jnp design, both cutoffs f_c times the
+    traced `cutoff_scale` (widths 2 f_h kept): differentiable w.r.t. it."""
+    g = self.geometry
+    up = filters.design_lowpass_filter_jnp(
+        g.up_taps, self.in_cutoff * cutoff_scale, self.in_half_width * 2,
+        g.tmp_sampling_rate, design=self.filter_design)
+    down = filters.design_lowpass_filter_jnp(
+        g.down_taps, self.out_cutoff * cutoff_scale, self.out_half_width * 2,
+        g.tmp_sampling_rate, radial=g.down_radial, design=self.filter_design)
+    return up, down
+
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array, *,
-               update_emas: bool = False) -> jax.Array:
+               update_emas: bool = False,
+               cutoff_scale: jax.typing.ArrayLike | None = None
+               ) -> jax.Array:
     """x `[N, in_size, in_size, in_channels]`, w `[N, w_dim]` ->
-    `[N, out_size, out_size, out_channels]`."""
+    `[N, out_size, out_size, out_channels]`. A `cutoff_scale` (scalar, may
+    be traced) designs the filters with `lowpass_filters_jnp`; None keeps
+    the NumPy constants of `lowpass_filters`."""
     g = self.geometry
     magnitude_ema = self.variable("stats", "magnitude_ema", jnp.ones, ())
     if update_emas and self.is_mutable_collection("stats"):
-      magnitude = jnp.mean(jnp.square(
-          jax.lax.stop_gradient(x).astype(jnp.float32)))
+      magnitude = cross_device_mean(jnp.mean(jnp.square(
+          jax.lax.stop_gradient(x).astype(jnp.float32))), self.stats_axis_name)
       magnitude_ema.value = lerp(magnitude, magnitude_ema.value,
                                  self.magnitude_ema_beta)
     input_gain = jax.lax.rsqrt(magnitude_ema.value)
@@ -256,7 +275,10 @@ class SynthesisLayer(nn.Module):
     x = ops.modulated_conv2d(x.astype(dtype), weight, styles,
                              demodulate=not self.is_torgb,
                              padding=g.conv_kernel - 1, input_gain=input_gain)
-    up_filter, down_filter = self.lowpass_filters()
+    if cutoff_scale is None:
+      up_filter, down_filter = self.lowpass_filters()
+    else:
+      up_filter, down_filter = self.lowpass_filters_jnp(cutoff_scale)
     return ops.filtered_lrelu(
         x, up_filter, down_filter, bias.astype(dtype), up=g.up_factor,
         down=g.down_factor, padding=g.padding,
@@ -293,6 +315,9 @@ class SynthesisNetwork(nn.Module):
   filter_design: str = "kaiser"
   filtered_lrelu_impl: str = "auto"
   mixed_precision: bool = False
+  # Inside shard_map: the mesh axis over which the magnitude EMAs average
+  # their batch statistics (the global batch's, whatever the device count).
+  stats_axis_name: str | None = None
 
   @property
   def num_ws(self) -> int:
@@ -339,12 +364,15 @@ class SynthesisNetwork(nn.Module):
           magnitude_ema_beta=self.magnitude_ema_beta,
           filter_design=self.filter_design,
           filtered_lrelu_impl=self.filtered_lrelu_impl,
-          mixed_precision=self.mixed_precision)
+          mixed_precision=self.mixed_precision,
+          stats_axis_name=self.stats_axis_name)
     return layers
 
   @nn.compact
-  def __call__(self, ws: jax.Array, *, update_emas: bool = False
+  def __call__(self, ws: jax.Array, *, update_emas: bool = False,
+               cutoff_scale: jax.typing.ArrayLike | None = None
                ) -> jax.Array:
+    """`cutoff_scale`: see `SynthesisLayer.__call__` (every layer)."""
     if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
       raise ValueError(f"ws: expected [N, {self.num_ws}, {self.w_dim}], got "
                        f"{ws.shape}")
@@ -356,7 +384,8 @@ class SynthesisNetwork(nn.Module):
                        name="input")(ws[:, 0])
     for idx, (name, kwargs) in enumerate(self.layer_kwargs().items()):
       layer = SynthesisLayer(**kwargs, name=name)
-      x = layer(x, ws[:, idx + 1], update_emas=update_emas)
+      x = layer(x, ws[:, idx + 1], update_emas=update_emas,
+                cutoff_scale=cutoff_scale)
     if self.output_scale != 1:
       x = x * self.output_scale
     return x.astype(dtype)

@@ -23,6 +23,25 @@ def blur_images(img: jax.Array, blur_sigma: float) -> jax.Array:
                        padding=blur_size)
 
 
+def blur_images_traced(img: jax.Array, blur_sigma: jax.Array,
+                       blur_size: jax.Array, max_blur_size: int
+                       ) -> jax.Array:
+  """`blur_images` with a traced sigma (training's blur fade-in).
+
+  Args:
+    img: `[N, H, W, C]`.
+    blur_sigma: scalar > 0.
+    blur_size: scalar int, floor(3 sigma) as the host computes it.
+    max_blur_size: static bound on `blur_size`; taps past `blur_size` are
+      zero, so the result equals the official kernel of the current size.
+  """
+  offsets = jnp.arange(-max_blur_size, max_blur_size + 1, dtype=jnp.float32)
+  sigma = jnp.maximum(jnp.asarray(blur_sigma, jnp.float32), 1e-8)
+  taps = jnp.where(jnp.abs(offsets) <= blur_size,
+                   jnp.exp2(-jnp.square(offsets / sigma)), 0.0)
+  return ops.upfirdn2d(img, taps / jnp.sum(taps), padding=max_blur_size)
+
+
 def discriminator_logits(D, d_variables, img: jax.Array, c: jax.Array | None,
                          blur_sigma: float = 0.0) -> jax.Array:
   """D(blur(img), c) as per-sample logits `[N]`."""

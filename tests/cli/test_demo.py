@@ -42,8 +42,9 @@ class ConsoleScriptTest(absltest.TestCase):
   def test_unknown_command_lists_commands(self):
     with self.assertRaises(SystemExit) as exit_info:
       main.run(["sg3jax", "bogus"])
-    self.assertIn("commands: convert, demo, generate",
+    self.assertIn("commands: " + ", ".join(sorted(main.COMMANDS)),
                   str(exit_info.exception.code))
+    self.assertIn("train", main.COMMANDS)
 
   def test_demo_command_runs(self):
     with tempfile.TemporaryDirectory() as outdir:

@@ -1,0 +1,198 @@
+"""Training configuration: the ml-collections schema and the official table.
+
+`base_config(cfg)` holds every option with the official train.py defaults
+for "stylegan3-t" or "stylegan3-r"; experiment files in `experiments/`
+start from it. `recommended(cfg, resolution, gpus)` applies a row of the
+official docs/configs.md table. `generator_kwargs` / `discriminator_kwargs`
+turn a config into the official network init kwargs.
+"""
+
+from typing import Any
+
+import ml_collections
+from ml_collections import config_dict
+
+CONFIGS = ("stylegan3-t", "stylegan3-r")
+
+# docs/configs.md, "Recommended configurations": R1 gamma by resolution,
+# and --batch-gpu / --snap by (config, resolution, GPU count); batch 32.
+OFFICIAL_GAMMA = {128: 0.5, 256: 2.0, 512: 8.0, 1024: 32.0}
+OFFICIAL_BATCH_GPU = {
+    ("stylegan3-t", 128, 1): 16, ("stylegan3-t", 256, 1): 16,
+    ("stylegan3-t", 512, 1): 8, ("stylegan3-t", 512, 2): 8,
+    ("stylegan3-t", 1024, 1): 4, ("stylegan3-t", 1024, 2): 4,
+    ("stylegan3-t", 1024, 4): 4,
+    ("stylegan3-r", 128, 1): 16, ("stylegan3-r", 256, 1): 8,
+    ("stylegan3-r", 256, 2): 8, ("stylegan3-r", 512, 1): 4,
+    ("stylegan3-r", 512, 2): 4, ("stylegan3-r", 512, 4): 4,
+    ("stylegan3-r", 1024, 1): 4, ("stylegan3-r", 1024, 2): 4,
+    ("stylegan3-r", 1024, 4): 4,
+}
+OFFICIAL_SNAP = {(128, 1): 10, (128, 2): 20, (256, 1): 10, (256, 2): 20,
+                 (512, 1): 10, (512, 2): 20, (1024, 1): 5, (1024, 2): 10,
+                 (1024, 4): 20}
+
+
+def base_config(cfg: str = "stylegan3-t") -> ml_collections.ConfigDict:
+  """Every training option, with official train.py defaults for `cfg`."""
+  if cfg not in CONFIGS:
+    raise ValueError(f"cfg: expected one of {CONFIGS}, got {cfg!r}")
+  c = ml_collections.ConfigDict()
+  c.cfg = cfg
+  # Data: a folder, an uncompressed zip, tfds:<dir>[:split] or demo[:res].
+  c.data = "demo:32"
+  c.resolution = config_dict.placeholder(int)  # None: the dataset's
+  c.mirror = False
+  c.use_labels = False
+  c.max_size = config_dict.placeholder(int)
+  c.data_threads = 16
+
+  c.batch_size = 32  # global, all devices and accumulation rounds
+  c.batch_gpu = 0  # per-device micro-batch; 0 = batch_size / devices
+  c.total_kimg = 25000.0
+  c.tick_kimg = 4.0  # a stats line every tick (official --tick)
+  c.snapshot_ticks = 50  # a checkpoint every N ticks (official --snap)
+  # Image grids every N ticks; None = with the checkpoints (official).
+  c.image_snapshot_ticks = config_dict.placeholder(int)
+  c.max_checkpoints = 3  # checkpoints kept in workdir/checkpoints
+  c.grid = ()  # (columns, rows) of the image grids; () = official size
+  c.seed = 0
+  # An sg3jax run directory, network checkpoint or official .pkl to start
+  # from (transfer learning); a workdir's own checkpoint always wins.
+  c.resume = ""
+  c.ema_kimg = c.get_ref("batch_size").to_float() * 10 / 32
+  c.ema_rampup = config_dict.placeholder(float)
+  c.ema_rampup = 0.05
+
+  c.G = ml_collections.ConfigDict()
+  c.G.z_dim = 512
+  c.G.w_dim = 512
+  c.G.map_depth = 2
+  # Capacity as the official --cbase/--cmax: G and D use them (config R
+  # doubles G's); set G.channel_base etc. to decouple.
+  c.cbase = 32768
+  c.cmax = 512
+  c.G.channel_base = config_dict.placeholder(int)
+  c.G.channel_max = config_dict.placeholder(int)
+  c.G.num_layers = 14
+  c.G.num_fp16_res = 4
+  c.G.conv_clamp = config_dict.placeholder(float)
+  c.G.conv_clamp = 256.0
+  c.G.conv_kernel = 3
+  c.G.use_radial_filters = False
+  # None: the official 0.5 ** (batch_size / 20000).
+  c.G.magnitude_ema_beta = config_dict.placeholder(float)
+  c.G.filter_design = "kaiser"
+  c.G.filtered_lrelu_impl = "auto"
+
+  c.D = ml_collections.ConfigDict()
+  c.D.channel_base = config_dict.placeholder(int)
+  c.D.channel_max = config_dict.placeholder(int)
+  c.D.mbstd_group_size = 4
+  c.D.num_fp16_res = 4
+  c.D.conv_clamp = config_dict.placeholder(float)
+  c.D.conv_clamp = 256.0
+  # bf16 compute in the num_fp16_res highest resolutions (official fp16).
+  c.mixed_precision = False
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.r1_gamma = 2.0
+  c.loss.style_mixing_prob = 0.0
+  c.loss.pl_weight = 0.0
+  c.loss.pl_batch_shrink = 2
+  c.loss.pl_decay = 0.01
+  c.loss.blur_init_sigma = 0.0
+  c.loss.blur_fade_kimg = 0.0
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.G_lr = 0.0025
+  c.optim.D_lr = 0.002
+  c.optim.betas = (0.0, 0.99)
+  c.optim.eps = 1e-8
+  c.optim.G_reg_interval = config_dict.placeholder(int)
+  c.optim.D_reg_interval = config_dict.placeholder(int)
+  c.optim.D_reg_interval = 16
+
+  if cfg == "stylegan3-r":
+    c.G.conv_kernel = 1
+    c.G.use_radial_filters = True
+    c.loss.blur_init_sigma = 10.0
+    c.loss.blur_fade_kimg = c.get_ref("batch_size").to_float() * 200 / 32
+  return c
+
+
+def recommended(cfg: str, resolution: int, gpus: int
+                ) -> ml_collections.ConfigDict:
+  """`base_config(cfg)` with a docs/configs.md row applied."""
+  if resolution not in OFFICIAL_GAMMA:
+    raise ValueError(f"resolution: expected one of {sorted(OFFICIAL_GAMMA)}, "
+                     f"got {resolution}")
+  if gpus not in (1, 2, 4, 8):
+    raise ValueError(f"gpus: expected 1, 2, 4 or 8, got {gpus}")
+  c = base_config(cfg)
+  c.data = ""  # required: --config.data=...
+  c.resolution = resolution
+  c.loss.r1_gamma = OFFICIAL_GAMMA[resolution]
+  c.batch_size = 32
+  c.batch_gpu = OFFICIAL_BATCH_GPU.get((cfg, resolution, gpus), 32 // gpus)
+  c.snapshot_ticks = OFFICIAL_SNAP.get((resolution, gpus), 50)
+  return c
+
+
+def parse_table_arg(arg: str | None) -> tuple[int, int]:
+  """"256" or "256,8" (resolution[, gpus]) from `--config=file.py:ARG`."""
+  if not arg:
+    return 256, 8
+  try:
+    parts = [int(p) for p in arg.split(",")]
+  except ValueError:
+    parts = []
+  if len(parts) not in (1, 2):
+    raise ValueError(f"config argument: expected RES or RES,GPUS (e.g. "
+                     f"'256,8'), got {arg!r}")
+  return parts[0], parts[1] if len(parts) == 2 else 8
+
+
+def _capacity(c: ml_collections.ConfigDict, value: int | None,
+              official: int) -> int:
+  """G's channel_base/max: explicit, else the official (x2 for config R)."""
+  if value is not None:
+    return value
+  return official * 2 if c.cfg == "stylegan3-r" else official
+
+
+def generator_kwargs(c: ml_collections.ConfigDict, *, resolution: int,
+                     channels: int, label_dim: int) -> dict[str, Any]:
+  """Official Generator init kwargs for a config and dataset."""
+  return dict(
+      z_dim=c.G.z_dim, c_dim=label_dim, w_dim=c.G.w_dim,
+      img_resolution=resolution, img_channels=channels,
+      mapping_kwargs=dict(num_layers=c.G.map_depth),
+      channel_base=_capacity(c, c.G.channel_base, c.cbase),
+      channel_max=_capacity(c, c.G.channel_max, c.cmax),
+      num_layers=c.G.num_layers, num_fp16_res=c.G.num_fp16_res,
+      conv_clamp=c.G.conv_clamp, conv_kernel=c.G.conv_kernel,
+      use_radial_filters=c.G.use_radial_filters,
+      magnitude_ema_beta=(0.5 ** (c.batch_size / 20000)
+                          if c.G.magnitude_ema_beta is None
+                          else c.G.magnitude_ema_beta))
+
+
+def generator_overrides(c: ml_collections.ConfigDict) -> dict[str, Any]:
+  """sg3jax-only synthesis options (not part of the official kwargs)."""
+  return dict(filter_design=c.G.filter_design,
+              filtered_lrelu_impl=c.G.filtered_lrelu_impl,
+              mixed_precision=c.mixed_precision)
+
+
+def discriminator_kwargs(c: ml_collections.ConfigDict, *, resolution: int,
+                         channels: int, label_dim: int) -> dict[str, Any]:
+  """Official Discriminator init kwargs for a config and dataset."""
+  return dict(
+      c_dim=label_dim, img_resolution=resolution, img_channels=channels,
+      channel_base=(c.cbase if c.D.channel_base is None
+                    else c.D.channel_base),
+      channel_max=c.cmax if c.D.channel_max is None else c.D.channel_max,
+      num_fp16_res=c.D.num_fp16_res, conv_clamp=c.D.conv_clamp,
+      block_kwargs={}, mapping_kwargs={},
+      epilogue_kwargs=dict(mbstd_group_size=c.D.mbstd_group_size))

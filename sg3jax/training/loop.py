@@ -1,0 +1,373 @@
+"""The training loop: `train(config, workdir)` (official training_loop).
+
+Every process runs this function (multi-host: after
+`jax.distributed.initialize`). Each loads its shard of the data; the
+step runs over a mesh of all devices; only process 0 writes logs, stats
+and images; all processes take part in checkpoints.
+
+The run directory holds `config.json`, `stats.jsonl`, TensorBoard events,
+`reals.png`, `fakes_init.png`, `fakes<kimg>.png` and `checkpoints/`.
+Calling `train` again on the same workdir resumes from the latest
+checkpoint with the same batches and random numbers as an uninterrupted run.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import time
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+import psutil
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from sg3jax import checkpoint as network_checkpoint
+from sg3jax import convert
+from sg3jax import data
+from sg3jax.training import checkpoints
+from sg3jax.training import config as config_lib
+from sg3jax.training import snapshots
+from sg3jax.training import stats as stats_lib
+from sg3jax.training import step as step_lib
+
+
+class TrainingDiverged(RuntimeError):
+  """NaN or Inf appeared in a loss or gradient."""
+
+
+@dataclasses.dataclass
+class Counters:
+  batch_idx: int = 0
+  cur_nimg: int = 0
+  cur_tick: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+  workdir: pathlib.Path
+  counters: Counters
+  last_stats: dict[str, Any]
+
+
+def _log(message: str) -> None:
+  if jax.process_index() == 0:
+    print(message, flush=True)
+
+
+def _batch_layout(cfg: ml_collections.ConfigDict) -> tuple[int, int]:
+  """(batch_gpu, per-process batch), checked as official train.py does."""
+  devices = jax.device_count()
+  batch_gpu = cfg.batch_gpu or cfg.batch_size // devices
+  if batch_gpu <= 0 or cfg.batch_size % (devices * batch_gpu):
+    raise ValueError(f"batch_size {cfg.batch_size} must be a multiple of "
+                     f"devices ({devices}) x batch_gpu ({batch_gpu})")
+  if batch_gpu < cfg.D.mbstd_group_size:
+    raise ValueError(f"batch_gpu {batch_gpu} cannot be smaller than "
+                     f"D.mbstd_group_size {cfg.D.mbstd_group_size}")
+  return batch_gpu, cfg.batch_size // jax.process_count()
+
+
+def _loss_config(cfg) -> step_lib.LossConfig:
+  return step_lib.LossConfig(
+      r1_gamma=cfg.loss.r1_gamma, style_mixing_prob=cfg.loss.style_mixing_prob,
+      pl_weight=cfg.loss.pl_weight, pl_batch_shrink=cfg.loss.pl_batch_shrink,
+      pl_decay=cfg.loss.pl_decay, blur_init_sigma=cfg.loss.blur_init_sigma,
+      blur_fade_kimg=cfg.loss.blur_fade_kimg,
+      G_reg_interval=cfg.optim.G_reg_interval,
+      D_reg_interval=cfg.optim.D_reg_interval)
+
+
+def _network_kwargs(cfg, ds) -> tuple[dict, dict]:
+  """(G, D) init kwargs as saved: official ones plus a non-default design."""
+  shape = dict(resolution=ds.resolution, channels=ds.num_channels,
+               label_dim=ds.label_dim)
+  g_kwargs = config_lib.generator_kwargs(cfg, **shape)
+  if cfg.G.filter_design != "kaiser":
+    g_kwargs["filter_design"] = cfg.G.filter_design
+  return g_kwargs, config_lib.discriminator_kwargs(cfg, **shape)
+
+
+def _load_resume(path: str) -> dict[str, dict]:
+  """{"G", "D", "G_ema": variables} from a run, network checkpoint or pkl."""
+  if path.endswith(".pkl"):
+    loaded = convert.load_official_pickle(path)
+    networks = {k: loaded[k] for k in ("G", "D", "G_ema") if loaded[k]}
+  elif checkpoints.is_run_directory(path):
+    networks = checkpoints.load_run_networks(path)
+  else:
+    networks = network_checkpoint.load_networks(path)
+  return {name: variables for name, (_, variables) in networks.items()}
+
+
+def _check_resume(name: str, expected, got, source: str):
+  """`got` if it has `expected`'s structure and shapes, else ValueError."""
+  want = {jax.tree_util.keystr(k): v.shape
+          for k, v in jax.tree_util.tree_leaves_with_path(expected)}
+  have = {jax.tree_util.keystr(k): np.shape(v)
+          for k, v in jax.tree_util.tree_leaves_with_path(got)}
+  problems = [f"missing {k}" for k in want if k not in have]
+  problems += [f"unexpected {k}" for k in have if k not in want]
+  problems += [f"{k}: expected shape {want[k]}, got {have[k]}"
+               for k in want if k in have and want[k] != have[k]]
+  if problems:
+    raise ValueError(f"resume {source}: {name} does not match the config "
+                     f"({len(problems)} problems): " + "; ".join(problems[:8]))
+  return jax.tree.map(lambda e, g: np.asarray(g, e.dtype), expected, got)
+
+
+def _label_table(ds) -> np.ndarray:
+  """Every item's label `[len(ds), label_dim]` (official get_label)."""
+  return np.stack([ds.get_label(i) for i in range(len(ds))]) if (
+      ds.label_dim) else np.zeros((len(ds), 0), np.float32)
+
+
+def _local(tree):
+  """Host copies of replicated arrays (usable by one process alone)."""
+  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
+def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
+          ) -> TrainResult:
+  """Trains (or resumes) the run in `workdir`; see the module docstring."""
+  workdir = pathlib.Path(workdir).absolute()
+  is_main = jax.process_index() == 0
+  if is_main:
+    workdir.mkdir(parents=True, exist_ok=True)
+  start_time = time.time()
+
+  if not cfg.data:
+    raise ValueError("config.data: expected a dataset (--config.data=PATH: "
+                     "a folder, a .zip, tfds:DIR[:SPLIT] or demo[:RES]), "
+                     "got nothing")
+  ds = data.open_dataset(os.path.expanduser(cfg.data),
+                         resolution=cfg.resolution,
+                         use_labels=cfg.use_labels, max_size=cfg.max_size,
+                         mirror=cfg.mirror)
+  _log(f"dataset {ds!r}")
+  batch_gpu, local_batch = _batch_layout(cfg)
+  mesh = jax.make_mesh((jax.device_count(),), (step_lib.DATA_AXIS,),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P(step_lib.DATA_AXIS))
+
+  g_kwargs, d_kwargs = _network_kwargs(cfg, ds)
+  G = convert.generator_from_kwargs(
+      g_kwargs, filtered_lrelu_impl=cfg.G.filtered_lrelu_impl,
+      mixed_precision=cfg.mixed_precision)
+  D = convert.discriminator_from_kwargs(d_kwargs,
+                                        mixed_precision=cfg.mixed_precision)
+  g_tx = step_lib.adam(cfg.optim.G_lr, cfg.optim.betas, cfg.optim.eps,
+                       cfg.optim.G_reg_interval)
+  d_tx = step_lib.adam(cfg.optim.D_lr, cfg.optim.betas, cfg.optim.eps,
+                       cfg.optim.D_reg_interval)
+  loss = _loss_config(cfg)
+  builder = step_lib.StepBuilder(G, D, g_tx, d_tx, loss, mesh, batch_gpu)
+
+  key = jax.random.key(cfg.seed)
+  init_key, run_key = jax.random.split(key)
+  g_init, d_init = jax.random.split(init_key)
+  fresh = {"G": convert.generator.abstract_variables(G),
+           "D": convert.discriminator.abstract_variables(D)}
+  fresh["G_ema"] = fresh["G"]
+
+  iterator = data.batches(ds, batch_size=local_batch, seed=cfg.seed,
+                          shard_index=jax.process_index(),
+                          shard_count=jax.process_count(),
+                          num_threads=cfg.data_threads)
+  ckpts = checkpoints.RunCheckpoints(workdir,
+                                     max_to_keep=cfg.max_checkpoints)
+  counters = Counters()
+  stats_lines = 0
+  latest = ckpts.latest_step()
+  if latest is not None:
+    abstract_opt = _abstract_optimizer(fresh, g_tx, d_tx)
+    networks, optimizer, meta = ckpts.restore(
+        latest, networks=fresh, optimizer=abstract_opt,
+        data_iterator=iterator, sharding=replicated)
+    counters = Counters(**meta["counters"])
+    stats_lines = meta["stats_lines"]
+    state = _state_from(networks, optimizer, g_tx, d_tx)
+    _log(f"resumed {workdir} at kimg {counters.cur_nimg / 1e3:.1f} "
+         f"(iteration {counters.batch_idx})")
+  else:
+    g_vars, d_vars = _fresh_variables(G, D, g_init, d_init, ds)
+    networks = {"G": g_vars, "D": d_vars, "G_ema": g_vars}
+    if cfg.resume:
+      loaded = _load_resume(cfg.resume)
+      networks = {name: _check_resume(name, networks[name],
+                                      loaded.get(name), cfg.resume)
+                  for name in networks}
+      _log(f"resuming networks from {cfg.resume}")
+    state = step_lib.init_state(networks["G"], networks["D"],
+                                networks["G_ema"], g_tx, d_tx)
+  state = jax.device_put(state, replicated) if jax.process_count() == 1 else (
+      jax.jit(lambda s: s, out_shardings=replicated)(state))
+
+  labels = _label_table(ds)
+  grid = snapshots.grid_shape(ds.resolution, tuple(cfg.grid) or None)
+  grid_idx = snapshots.grid_indices(labels, *grid, seed=cfg.seed)
+  grid_z = np.random.RandomState(cfg.seed).randn(
+      grid[0] * grid[1], G.z_dim).astype(np.float32)
+  grid_c = labels[grid_idx]
+  render = snapshots.make_renderer(G, batch_gpu)
+
+  log = None
+  if is_main:
+    (workdir / "config.json").write_text(
+        json.dumps(cfg.to_dict(), indent=2, default=str))
+    log = stats_lib.StatsLog(workdir, lines=stats_lines)
+    if latest is None:
+      reals = np.stack([ds[int(i)]["image"] for i in grid_idx])
+      snapshots.save_grid(reals.astype(np.float32) / 127.5 - 1,
+                          workdir / "reals.png", grid)
+      snapshots.save_grid(render(_local(state.g_ema), grid_z, grid_c),
+                          workdir / "fakes_init.png", grid)
+  _log(f"training for {cfg.total_kimg} kimg on {jax.device_count()} devices "
+       f"({jax.process_count()} processes), batch {cfg.batch_size}, "
+       f"batch_gpu {batch_gpu}")
+
+  num_phases = len(builder.phases)
+  image_ticks = cfg.image_snapshot_ticks or cfg.snapshot_ticks
+  tick_start_nimg = counters.cur_nimg
+  tick_start_time = time.time()
+  maintenance_time = tick_start_time - start_time
+  last_stats: dict[str, Any] = {}
+  try:
+    while True:
+      local = next(iterator)
+      real = data.global_batch(
+          {"image": local["image"], "label": local["label"]}, batch_sharding)
+      gen_c = data.global_batch(
+          {"c": _gen_labels(labels, cfg, counters.batch_idx, num_phases)},
+          batch_sharding)["c"]
+      scalars = step_lib.step_scalars(
+          counters.batch_idx, counters.cur_nimg, cfg.batch_size,
+          cfg.ema_kimg, cfg.ema_rampup, loss)
+      state = builder(state, run_key, real["image"], real["label"], gen_c,
+                      scalars)
+      counters.cur_nimg += cfg.batch_size
+      counters.batch_idx += 1
+
+      done = counters.cur_nimg >= cfg.total_kimg * 1000
+      if (not done and counters.cur_tick != 0 and counters.cur_nimg <
+          tick_start_nimg + cfg.tick_kimg * 1000):
+        continue
+
+      # Tick: check, report, snapshot.
+      tick_end_time = time.time()
+      if bool(_local(state.nonfinite)):
+        raise TrainingDiverged(
+            f"NaN/Inf in a loss or gradient during tick {counters.cur_tick} "
+            f"(kimg {tick_start_nimg / 1e3:.1f} to "
+            f"{counters.cur_nimg / 1e3:.1f}); stopped without saving. The "
+            f"last good checkpoint is step {ckpts.latest_step()} in "
+            f"{ckpts.directory}")
+      moments = _local(state.reports)
+      state = step_lib.reset_reports(state)
+      tick_stats = stats_lib.summarize(moments)
+      tick_kimg = (counters.cur_nimg - tick_start_nimg) / 1e3
+      tick_stats.update({
+          "Progress/tick": stats_lib.scalar(counters.cur_tick),
+          "Progress/kimg": stats_lib.scalar(counters.cur_nimg / 1e3),
+          "Timing/total_sec": stats_lib.scalar(tick_end_time - start_time),
+          "Timing/sec_per_tick": stats_lib.scalar(
+              tick_end_time - tick_start_time),
+          "Timing/sec_per_kimg": stats_lib.scalar(
+              (tick_end_time - tick_start_time) / max(tick_kimg, 1e-8)),
+          "Timing/maintenance_sec": stats_lib.scalar(maintenance_time),
+          "Resources/cpu_mem_gb": stats_lib.scalar(
+              psutil.Process(os.getpid()).memory_info().rss / 2 ** 30),
+          "Progress/augment": stats_lib.scalar(0.0),
+          "Timing/total_hours": stats_lib.scalar(
+              (tick_end_time - start_time) / 3600),
+          "Timing/total_days": stats_lib.scalar(
+              (tick_end_time - start_time) / 86400),
+      })
+      _log(stats_lib.tick_line(tick_stats))
+      if is_main:
+        if done or counters.cur_tick % image_ticks == 0:
+          snapshots.save_grid(
+              render(_local(state.g_ema), grid_z, grid_c),
+              workdir / f"fakes{counters.cur_nimg // 1000:06d}.png", grid)
+        log.write(tick_stats, cur_nimg=counters.cur_nimg,
+                  walltime=tick_end_time - start_time)
+      last_stats = tick_stats
+      counters.cur_tick += 1
+      if done or (counters.cur_tick - 1) % cfg.snapshot_ticks == 0:
+        ckpts.save(counters.batch_idx, networks=_networks_of(state),
+                   optimizer=_optimizer_of(state),
+                   meta={"counters": dataclasses.asdict(counters),
+                         "stats_lines": log.lines if log else 0,
+                         "networks": {
+                             "G": {"class_name": "Generator",
+                                   "init_kwargs": g_kwargs},
+                             "G_ema": {"class_name": "Generator",
+                                       "init_kwargs": g_kwargs},
+                             "D": {"class_name": "Discriminator",
+                                   "init_kwargs": d_kwargs}},
+                         "config": cfg.to_dict()},
+                   data_iterator=iterator)
+      tick_start_nimg = counters.cur_nimg
+      tick_start_time = time.time()
+      maintenance_time = tick_start_time - tick_end_time
+      if done:
+        break
+  finally:
+    ckpts.wait()
+    ckpts.close()
+    if log is not None:
+      log.close()
+  _log(f"done: {workdir}")
+  return TrainResult(workdir, counters, last_stats)
+
+
+def _fresh_variables(G, D, g_key, d_key, ds):
+  """Initial G and D variables for the dataset's shapes."""
+  z = np.zeros((1, G.z_dim), np.float32)
+  c = np.zeros((1, ds.label_dim), np.float32)
+  img = np.zeros((1, ds.resolution, ds.resolution, ds.num_channels),
+                 np.float32)
+  g_vars = jax.jit(G.init)(g_key, z, c)
+  d_vars = jax.jit(D.init)(d_key, img, c)
+  return g_vars, d_vars
+
+
+def _gen_labels(labels: np.ndarray, cfg, batch_idx: int, num_phases: int
+                ) -> np.ndarray:
+  """This process's labels for generated images, `[local_batch, P, c]`.
+
+  Drawn from the dataset's labels (as official) with a generator seeded by
+  (seed, batch_idx), so that a resumed run draws the same ones.
+  """
+  rng = np.random.default_rng((cfg.seed, batch_idx))
+  idx = rng.integers(len(labels), size=(cfg.batch_size, num_phases))
+  local = cfg.batch_size // jax.process_count()
+  start = jax.process_index() * local
+  return labels[idx[start:start + local]]
+
+
+def _networks_of(state: step_lib.TrainState) -> dict:
+  return step_lib.variables_of(state)
+
+
+def _optimizer_of(state: step_lib.TrainState) -> dict:
+  return {"g_opt": state.g_opt, "d_opt": state.d_opt,
+          "pl_mean": state.pl_mean}
+
+
+def _abstract_optimizer(networks: dict, g_tx, d_tx) -> dict:
+  return {"g_opt": jax.eval_shape(g_tx.init, networks["G"]["params"]),
+          "d_opt": jax.eval_shape(d_tx.init, networks["D"]["params"]),
+          "pl_mean": jax.ShapeDtypeStruct((), np.float32)}
+
+
+def _state_from(networks: dict, optimizer: dict, g_tx, d_tx
+                ) -> step_lib.TrainState:
+  state = step_lib.init_state(networks["G"], networks["D"],
+                              networks["G_ema"], g_tx, d_tx)
+  return state.replace(g_opt=optimizer["g_opt"], d_opt=optimizer["d_opt"],
+                       pl_mean=optimizer["pl_mean"])

@@ -1,0 +1,79 @@
+"""Image grids of a run: reals.png, fakes_init.png, fakes<kimg>.png.
+
+The grid follows the official setup_snapshot_image_grid: gw x gh cells
+(clip(7680 // res, 7, 32) x clip(4320 // res, 4, 32) unless given), real
+images in a seeded random order, or grouped by label for conditional data
+(each row one label); the fakes use the grid's labels and fixed latents.
+"""
+
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+
+def grid_shape(resolution: int, grid: tuple[int, int] | None = None
+               ) -> tuple[int, int]:
+  """(gw, gh): the official size unless `grid` is given."""
+  if grid:
+    return grid
+  return (int(np.clip(7680 // resolution, 7, 32)),
+          int(np.clip(4320 // resolution, 4, 32)))
+
+
+def grid_indices(labels: np.ndarray, gw: int, gh: int, seed: int
+                 ) -> np.ndarray:
+  """Dataset indices `[gh * gw]` laid out as the official grid.
+
+  Args:
+    labels: `[n, label_dim]` of the dataset.
+  """
+  rnd = np.random.RandomState(seed)
+  n = labels.shape[0]
+  if labels.shape[1] == 0:
+    order = np.arange(n)
+    rnd.shuffle(order)
+    return np.resize(order, gw * gh)
+  groups: dict[tuple, list[int]] = {}
+  for idx in range(n):
+    groups.setdefault(tuple(labels[idx]), []).append(idx)
+  keys = sorted(groups)
+  for key in keys:
+    rnd.shuffle(groups[key])
+  rows = []
+  for y in range(gh):
+    members = groups[keys[y % len(keys)]]
+    rows.append([members[x % len(members)] for x in range(gw)])
+    members[:] = members[gw:] + members[:gw]  # the next row's turn
+  return np.asarray(rows).reshape(-1)
+
+
+def save_grid(images: np.ndarray, path: str | pathlib.Path,
+              grid: tuple[int, int]) -> None:
+  """Writes `[gh * gw, H, W, C]` images in [-1, 1] as one PNG."""
+  gw, gh = grid
+  n, h, w, c = images.shape
+  if n != gw * gh:
+    raise ValueError(f"images: expected {gw * gh} for a {gw}x{gh} grid, got "
+                     f"{n}")
+  img = np.rint((np.asarray(images, np.float32) + 1) * 127.5)
+  img = np.clip(img, 0, 255).astype(np.uint8)
+  img = img.reshape(gh, gw, h, w, c).transpose(0, 2, 1, 3, 4)
+  img = img.reshape(gh * h, gw * w, c)
+  Image.fromarray(img[:, :, 0] if c == 1 else img,
+                  "L" if c == 1 else "RGB").save(path)
+
+
+def make_renderer(G, batch: int):
+  """A jitted `render(variables, z, c)` for grids, `batch` at a time."""
+  apply = jax.jit(lambda v, z, c: G.apply(v, z, c))
+
+  def render(variables, z: np.ndarray, c: np.ndarray) -> np.ndarray:
+    out = [np.asarray(apply(variables, jnp.asarray(z[i:i + batch]),
+                            jnp.asarray(c[i:i + batch])))
+           for i in range(0, z.shape[0], batch)]
+    return np.concatenate(out)
+
+  return render

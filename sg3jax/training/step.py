@@ -1,0 +1,525 @@
+"""One training iteration with the official phases, data-parallel.
+
+The official training loop runs, per iteration, a list of phases (G main,
+G reg, D main, D reg; "both" when a network has no lazy regularization).
+Each phase accumulates gradients over `batch_gpu`-sized micro-batches
+("rounds"), sums them over rounds (every round's loss is a mean times the
+phase interval), averages them over devices, replaces NaN/Inf, and takes an
+Adam step. The G and D optimizers are shared by their main and reg phases;
+with lazy regularization their learning rate and betas are rescaled by
+interval / (interval + 1). After the phases G_ema follows G.
+
+Here one iteration is one jitted function. Inside it, `jax.shard_map` over a
+mesh axis "data" runs every phase on each device's slice of the global
+batch; gradients are `pmean`-ed and the optimizer update is computed
+identically on every device, so the state stays replicated. The generator's
+EMA statistics (w_avg, magnitude_ema; updated in the D-main G forward, where
+the official loss updates them) use the global batch's statistics through
+`stats_axis_name`, so the result does not depend on the device count.
+"""
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import PartitionSpec as P
+
+from sg3jax.training import losses
+
+DATA_AXIS = "data"
+
+# Everything a step can report, as official training_stats names.
+REPORT_NAMES = (
+    "Loss/scores/fake", "Loss/signs/fake", "Loss/G/loss", "Loss/pl_penalty",
+    "Loss/G/reg", "Loss/scores/real", "Loss/signs/real", "Loss/D/loss",
+    "Loss/r1_penalty", "Loss/D/reg")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+  """Official StyleGAN2Loss and training_loop hyperparameters."""
+  r1_gamma: float
+  style_mixing_prob: float = 0.0
+  pl_weight: float = 0.0
+  pl_batch_shrink: int = 2
+  pl_decay: float = 0.01
+  blur_init_sigma: float = 0.0
+  blur_fade_kimg: float = 0.0
+  G_reg_interval: int | None = None  # pylint: disable=invalid-name
+  D_reg_interval: int | None = 16  # pylint: disable=invalid-name
+
+  @property
+  def max_blur_size(self) -> int:
+    return int(np.floor(self.blur_init_sigma * 3))
+
+  def blur_sigma(self, cur_nimg: int) -> float:
+    """The official blur fade-in: sigma at `cur_nimg` images."""
+    if self.blur_fade_kimg <= 0:
+      return 0.0
+    fade = max(1 - cur_nimg / (self.blur_fade_kimg * 1e3), 0)
+    return fade * self.blur_init_sigma
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  name: str  # "Gmain", "Greg", "Gboth", "Dmain", "Dreg" or "Dboth"
+  interval: int
+
+
+def official_phases(loss: LossConfig) -> tuple[Phase, ...]:
+  """The training_loop phase list; phases without work are dropped.
+
+  ("Greg" without path-length weight and "Dreg" without R1 are no-ops in
+  the official loss, as is the reg part of "both".)
+  """
+  phases = []
+  for net, interval, has_reg in (("G", loss.G_reg_interval,
+                                  loss.pl_weight > 0),
+                                 ("D", loss.D_reg_interval,
+                                  loss.r1_gamma > 0)):
+    if interval is None:
+      phases.append(Phase(f"{net}both" if has_reg else f"{net}main", 1))
+    else:
+      phases.append(Phase(f"{net}main", 1))
+      if has_reg:
+        phases.append(Phase(f"{net}reg", interval))
+  return tuple(phases)
+
+
+def adam(lr: float, betas: tuple[float, float], eps: float,
+         reg_interval: int | None) -> optax.GradientTransformation:
+  """torch.optim.Adam as official lazy regularization configures it."""
+  ratio = 1.0 if reg_interval is None else reg_interval / (reg_interval + 1)
+  return optax.adam(lr * ratio, b1=betas[0] ** ratio, b2=betas[1] ** ratio,
+                    eps=eps)
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a step updates (replicated over the mesh).
+
+  `g_state` holds G's non-parameter collections ("stats": w_avg and the
+  magnitude EMAs; "buffers": the Fourier features and input transform).
+  `reports` accumulates `[count, sum, sum of squares]` per REPORT_NAMES
+  entry until the host reads and resets it; `nonfinite` latches when any
+  loss or gradient was NaN/Inf.
+  """
+  g_params: Any
+  g_state: Any
+  d_params: Any
+  g_ema: Any  # full variables of G_ema
+  g_opt: optax.OptState
+  d_opt: optax.OptState
+  pl_mean: jax.Array
+  reports: dict[str, jax.Array]
+  nonfinite: jax.Array
+
+
+def empty_reports() -> dict[str, jax.Array]:
+  return {name: jnp.zeros((3,), jnp.float32) for name in REPORT_NAMES}
+
+
+def init_state(g_variables: Mapping, d_variables: Mapping,
+               g_ema_variables: Mapping,
+               g_tx: optax.GradientTransformation,
+               d_tx: optax.GradientTransformation) -> TrainState:
+  """A fresh TrainState from network variables (G_ema starts as given).
+
+  Every array is copied, so that the state can be donated to the step.
+  """
+  g_variables, d_variables, g_ema_variables = jax.tree.map(
+      jnp.array, (dict(g_variables), dict(d_variables), dict(g_ema_variables)))
+  g_params = g_variables["params"]
+  g_state = {k: v for k, v in g_variables.items() if k != "params"}
+  return TrainState(
+      g_params=g_params, g_state=g_state, d_params=d_variables["params"],
+      g_ema=g_ema_variables, g_opt=g_tx.init(g_params),
+      d_opt=d_tx.init(d_variables["params"]),
+      pl_mean=jnp.zeros((), jnp.float32), reports=empty_reports(),
+      nonfinite=jnp.zeros((), jnp.bool_))
+
+
+@flax.struct.dataclass
+class StepScalars:
+  """Per-iteration values the host computes (see `step_scalars`)."""
+  batch_idx: jax.Array  # int32: selects the iteration's random numbers
+  ema_beta: jax.Array  # G_ema decay this iteration
+  blur_sigma: jax.Array
+  blur_size: jax.Array  # int32 floor(3 sigma)
+
+
+def step_scalars(batch_idx: int, cur_nimg: int, batch_size: int,
+                 ema_kimg: float, ema_rampup: float | None,
+                 loss: LossConfig) -> StepScalars:
+  """The official per-iteration schedule values at `cur_nimg` images."""
+  ema_nimg = ema_kimg * 1000
+  if ema_rampup is not None:
+    ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
+  ema_beta = 0.5 ** (batch_size / max(ema_nimg, 1e-8))
+  sigma = loss.blur_sigma(cur_nimg)
+  return StepScalars(
+      batch_idx=np.int32(batch_idx), ema_beta=np.float32(ema_beta),
+      blur_sigma=np.float32(sigma), blur_size=np.int32(np.floor(sigma * 3)))
+
+
+def _report(values: jax.Array) -> jax.Array:
+  """[count, sum, sum of squares] of per-sample values `[n]`."""
+  values = values.astype(jnp.float32)
+  return jnp.stack([jnp.float32(values.size), jnp.sum(values),
+                    jnp.sum(jnp.square(values))])
+
+
+def _add_reports(total: dict, new: dict) -> dict:
+  return {k: total[k] + new[k] if k in new else total[k] for k in total}
+
+
+def _all_finite(tree) -> jax.Array:
+  leaves = jax.tree.leaves(tree)
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _sanitize(grads):
+  """The official nan_to_num(nan=0, posinf=1e5, neginf=-1e5)."""
+  return jax.tree.map(
+      lambda g: jnp.nan_to_num(g, nan=0.0, posinf=1e5, neginf=-1e5), grads)
+
+
+class StepBuilder:
+  """Builds the jitted training iteration for one set of networks.
+
+  Args:
+    G: the Generator (official init kwargs); it is cloned with
+      `stats_axis_name="data"` for training.
+    D: the Discriminator.
+    g_tx, d_tx: the optimizers (see `adam`).
+    loss: loss hyperparameters.
+    mesh: a mesh with a "data" axis; the global batch is split over it.
+    batch_gpu: micro-batch per device; the per-device batch must be a
+      multiple of it (the rest is gradient accumulation).
+  """
+
+  def __init__(self, G, D, g_tx, d_tx, loss: LossConfig,
+               mesh: jax.sharding.Mesh, batch_gpu: int):
+    self.G = G.clone(
+        mapping_kwargs=flax.core.FrozenDict(
+            {**G.mapping_kwargs, "stats_axis_name": DATA_AXIS}),
+        synthesis_kwargs=flax.core.FrozenDict(
+            {**G.synthesis_kwargs, "stats_axis_name": DATA_AXIS}))
+    self.D = D
+    self.g_tx, self.d_tx = g_tx, d_tx
+    self.loss = loss
+    self.mesh = mesh
+    self.batch_gpu = batch_gpu
+    self.phases = official_phases(loss)
+    self._compiled = {}
+
+  def active_phases(self, batch_idx: int) -> tuple[Phase, ...]:
+    return tuple(p for p in self.phases if batch_idx % p.interval == 0)
+
+  def __call__(self, state: TrainState, key: jax.Array, real_img: jax.Array,
+               real_c: jax.Array, gen_c: jax.Array, scalars: StepScalars
+               ) -> TrainState:
+    """One iteration.
+
+    Args:
+      state: replicated TrainState.
+      key: the run's base PRNG key (random numbers of an iteration are
+        derived from it and `scalars.batch_idx` alone).
+      real_img: `[B, H, W, C]` global batch, sharded over "data".
+      real_c: `[B, c_dim]`.
+      gen_c: `[B, num_phases, c_dim]` labels for the generated images, one
+        batch per phase as the official loop draws them.
+      scalars: from `step_scalars`.
+    """
+    phases = self.active_phases(int(scalars.batch_idx))
+    fn = self.program(phases, blur=bool(scalars.blur_size > 0))
+    return fn(state, key, real_img, real_c, gen_c, scalars)
+
+  def program(self, phases: tuple[Phase, ...], *, blur: bool):
+    """The jitted iteration running `phases` (cached; for benchmarks too).
+
+    Same arguments as `__call__`; the state argument is donated.
+    """
+    if (phases, blur) not in self._compiled:
+      self._compiled[(phases, blur)] = self._build(phases, blur)
+    return self._compiled[(phases, blur)]
+
+  # ---- per-round losses (run on one device's micro-batch) ----
+
+  def _preprocess(self, blur: bool, scalars: StepScalars):
+    if not blur:
+      return lambda img: img
+    return functools.partial(
+        losses.blur_images_traced, blur_sigma=scalars.blur_sigma,
+        blur_size=scalars.blur_size, max_blur_size=self.loss.max_blur_size)
+
+  def _apply_g(self, variables, *args, method, update_emas: bool):
+    """G.apply returning (output, updated "stats" or {})."""
+    if update_emas:
+      return self.G.apply(variables, *args, update_emas=True, method=method,
+                          mutable=["stats"])
+    return self.G.apply(variables, *args, method=method), {}
+
+  def _run_g(self, g_params, g_state, z, c, key, update_emas: bool):
+    """(images, ws, new g_state), with official style mixing."""
+    variables = {"params": g_params, **g_state}
+    ws, new_stats = self._apply_g(variables, z, c, method=self.G.map,
+                                  update_emas=update_emas)
+    if self.loss.style_mixing_prob > 0:
+      num_ws = ws.shape[1]
+      k_cut, k_prob, k_z = jax.random.split(key, 3)
+      cutoff = jax.random.randint(k_cut, (), 1, num_ws)
+      mix = jax.random.uniform(k_prob, ()) < self.loss.style_mixing_prob
+      cutoff = jnp.where(mix, cutoff, num_ws)
+      ws_mix, _ = self._apply_g(
+          variables, jax.random.normal(k_z, z.shape, z.dtype), c,
+          method=self.G.map, update_emas=False)
+      ws = jnp.where(jnp.arange(num_ws)[None, :, None] >= cutoff, ws_mix, ws)
+    variables = {**variables, **new_stats}
+    img, new_stats = self._apply_g(variables, ws, method=self.G.synthesize,
+                                   update_emas=update_emas)
+    return img, ws, {**g_state, **new_stats}
+
+  def _d_logits(self, d_params, img, c, preprocess):
+    return self.D.apply({"params": d_params}, preprocess(img), c)[:, 0]
+
+  def _g_main(self, g_params, g_state, d_params, batch, key, gain, preprocess):
+    img, _, _ = self._run_g(g_params, g_state, batch["z"], batch["c"], key,
+                            update_emas=False)
+    logits = self._d_logits(d_params, img, batch["c"], preprocess)
+    loss_g = jax.nn.softplus(-logits)
+    reports = {"Loss/scores/fake": _report(logits),
+               "Loss/signs/fake": _report(jnp.sign(logits)),
+               "Loss/G/loss": _report(loss_g)}
+    return jnp.mean(loss_g) * gain, (g_state, reports, loss_g)
+
+  def _g_reg(self, g_params, g_state, pl_mean, batch, key):
+    """Path-length penalty (official Gpl) on 1/pl_batch_shrink of z."""
+    n = max(batch["z"].shape[0] // self.loss.pl_batch_shrink, 1)
+    k_mix, k_noise = jax.random.split(key)
+    z, c = batch["z"][:n], batch["c"][:n]
+
+    def image_dot_noise(ws):
+      img = self.G.apply({"params": g_params, **g_state}, ws,
+                         method=self.G.synthesize)
+      noise = jax.random.normal(k_noise, img.shape, img.dtype) / np.sqrt(
+          img.shape[1] * img.shape[2])
+      return jnp.sum(img * noise)
+
+    _, ws, _ = self._run_g(g_params, g_state, z, c, k_mix, update_emas=False)
+    pl_grads = jax.grad(image_dot_noise)(ws)
+    pl_lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(pl_grads), axis=2),
+                                   axis=1))
+    # The official penalty differentiates through its device's batch mean;
+    # the value used (and kept) is the global batch's.
+    local_mean = jnp.mean(pl_lengths)
+    global_mean = jax.lax.pmean(jax.lax.stop_gradient(local_mean), DATA_AXIS)
+    batch_mean = local_mean + jax.lax.stop_gradient(global_mean - local_mean)
+    new_pl_mean = pl_mean + self.loss.pl_decay * (batch_mean - pl_mean)
+    penalty = jnp.square(pl_lengths - new_pl_mean)
+    loss_pl = penalty * self.loss.pl_weight
+    reports = {"Loss/pl_penalty": _report(penalty),
+               "Loss/G/reg": _report(loss_pl)}
+    return jnp.mean(loss_pl), (jax.lax.stop_gradient(new_pl_mean), reports,
+                               loss_pl)
+
+  def _d_phase(self, d_params, g_params, g_state, batch, key, gain,
+               preprocess, main: bool, reg: bool):
+    """Official Dmain / Dreg / Dboth on one micro-batch."""
+    loss = jnp.zeros((), jnp.float32)
+    reports, values = {}, []
+    loss_gen = 0.0
+    if main:
+      img, _, g_state = self._run_g(g_params, g_state, batch["z"], batch["c"],
+                                    key, update_emas=True)
+      logits = self._d_logits(d_params, jax.lax.stop_gradient(img),
+                              batch["c"], preprocess)
+      loss_gen = jax.nn.softplus(logits)
+      loss = loss + jnp.mean(loss_gen)
+      reports.update({"Loss/scores/fake": _report(logits),
+                      "Loss/signs/fake": _report(jnp.sign(logits))})
+      values.append(loss_gen)
+
+    def real_logits_fn(x):
+      return self._d_logits(d_params, x, batch["real_c"], preprocess)
+
+    real_img = batch["real_img"]
+    if reg:
+      real_logits, vjp = jax.vjp(real_logits_fn, real_img)
+      r1_grads, = vjp(jnp.ones_like(real_logits))
+      r1_penalty = jnp.sum(jnp.square(r1_grads), axis=(1, 2, 3))
+      loss_r1 = r1_penalty * (self.loss.r1_gamma / 2)
+      reports.update({"Loss/r1_penalty": _report(r1_penalty),
+                      "Loss/D/reg": _report(loss_r1)})
+      values.append(loss_r1)
+    else:
+      real_logits = real_logits_fn(real_img)
+      loss_r1 = 0.0
+    reports.update({"Loss/scores/real": _report(real_logits),
+                    "Loss/signs/real": _report(jnp.sign(real_logits))})
+    loss_real = 0.0
+    if main:
+      loss_real = jax.nn.softplus(-real_logits)
+      reports["Loss/D/loss"] = _report(loss_gen + loss_real)
+      values.append(loss_real)
+    loss = (loss + jnp.mean(loss_real + loss_r1)) * gain
+    return loss, (g_state, reports, values)
+
+  # ---- the iteration ----
+
+  def _build(self, phases: tuple[Phase, ...], blur: bool):
+    mesh = self.mesh
+    num_phases = len(self.phases)
+    phase_index = {p.name: i for i, p in enumerate(self.phases)}
+
+    def per_device(state: TrainState, key, real_img, real_c, gen_z, gen_c,
+                   scalars: StepScalars):
+      preprocess = self._preprocess(blur, scalars)
+      rounds = real_img.shape[0] // self.batch_gpu
+
+      def split_rounds(x):  # [b, ...] -> [rounds, batch_gpu, ...]
+        return x.reshape((rounds, self.batch_gpu) + x.shape[1:])
+
+      device_key = jax.random.fold_in(key, jax.lax.axis_index(DATA_AXIS))
+      finite = jnp.ones((), jnp.bool_)
+      reports = empty_reports()
+      for phase in phases:
+        i = phase_index[phase.name]
+        batches = {"z": split_rounds(gen_z[:, i]),
+                   "c": split_rounds(gen_c[:, i]),
+                   "real_img": split_rounds(real_img),
+                   "real_c": split_rounds(real_c)}
+        round_keys = jax.random.split(jax.random.fold_in(device_key, i),
+                                      rounds)
+        update = self._g_update if phase.name[0] == "G" else self._d_update
+        state, phase_reports, phase_finite = update(
+            state, phase, batches, round_keys, preprocess)
+        reports = _add_reports(reports, phase_reports)
+        finite = finite & phase_finite
+
+      g_ema_params = jax.tree.map(
+          lambda p, p_ema: p + scalars.ema_beta * (p_ema - p),
+          state.g_params, state.g_ema["params"])
+      reports = jax.tree.map(jnp.add, state.reports,
+                             jax.lax.psum(reports, DATA_AXIS))
+      all_finite = jax.lax.pmin(finite.astype(jnp.int32), DATA_AXIS) > 0
+      return state.replace(
+          g_ema={"params": g_ema_params, **state.g_state},
+          reports=reports, nonfinite=state.nonfinite | ~all_finite)
+
+    def step(state, key, real_img, real_c, gen_c, scalars):
+      step_key = jax.random.fold_in(key, scalars.batch_idx)
+      batch = real_img.shape[0]
+      gen_z = jax.random.normal(
+          step_key, (batch, num_phases, self.G.z_dim), jnp.float32)
+      gen_z = jax.lax.with_sharding_constraint(
+          gen_z, jax.sharding.NamedSharding(mesh, P(DATA_AXIS)))
+      # check_vma=False: the ops' custom VJPs return per-device cotangents
+      # for replicated weights; the explicit pmean of the grads averages.
+      body = jax.shard_map(
+          per_device, mesh=mesh,
+          in_specs=(P(), P(), P(DATA_AXIS), P(DATA_AXIS), P(DATA_AXIS),
+                    P(DATA_AXIS), P()),
+          out_specs=P(), check_vma=False)
+      return body(state, jax.random.fold_in(step_key, 1), real_img, real_c,
+                  gen_z, gen_c, scalars)
+
+    return jax.jit(step, donate_argnums=0)
+
+  def _g_update(self, state: TrainState, phase: Phase, batches, round_keys,
+                preprocess):
+    """Gmain/Gboth (and Greg): accumulate over rounds, pmean, Adam."""
+    if phase.name == "Greg":
+      def round_loss(g_params, carry, batch, key):
+        pl_mean, = carry
+        loss, (pl_mean, reports, values) = self._g_reg(
+            g_params, state.g_state, pl_mean, batch, key)
+        return loss * phase.interval, ((pl_mean,), reports, values)
+      carry = (state.pl_mean,)
+    else:
+      def round_loss(g_params, carry, batch, key):
+        del carry
+        loss, (_, reports, values) = self._g_main(
+            g_params, state.g_state, state.d_params, batch, key,
+            phase.interval, preprocess)
+        return loss, ((), reports, values)
+      carry = ()
+    grads, carry, reports, finite = _accumulate(
+        round_loss, state.g_params, carry, batches, round_keys)
+    g_params, g_opt, grads_finite = _apply_update(
+        self.g_tx, grads, state.g_opt, state.g_params)
+    if phase.name == "Greg":
+      state = state.replace(pl_mean=carry[0])
+    return (state.replace(g_params=g_params, g_opt=g_opt), reports,
+            finite & grads_finite)
+
+  def _d_update(self, state: TrainState, phase: Phase, batches, round_keys,
+                preprocess):
+    """Dmain/Dreg/Dboth: accumulate over rounds, pmean, Adam."""
+    main = phase.name in ("Dmain", "Dboth")
+    reg = phase.name in ("Dreg", "Dboth")
+
+    def round_loss(d_params, carry, batch, key):
+      g_state, = carry
+      loss, (g_state, reports, values) = self._d_phase(
+          d_params, state.g_params, g_state, batch, key, phase.interval,
+          preprocess, main=main, reg=reg)
+      return loss, ((g_state,), reports, values)
+
+    grads, (g_state,), reports, finite = _accumulate(
+        round_loss, state.d_params, (state.g_state,), batches, round_keys)
+    d_params, d_opt, grads_finite = _apply_update(
+        self.d_tx, grads, state.d_opt, state.d_params)
+    return (state.replace(d_params=d_params, d_opt=d_opt, g_state=g_state),
+            reports, finite & grads_finite)
+
+
+def _accumulate(round_loss, params, carry, batches, round_keys):
+  """Sums `grad(round_loss)` over the rounds (official accumulation).
+
+  Returns (summed grads, final carry, reports summed over rounds, whether
+  every loss value was finite).
+  """
+  def body(acc, xs):
+    grads_sum, carry, reports, finite = acc
+    batch, key = xs
+    grads, (carry, new_reports, values) = jax.grad(
+        round_loss, has_aux=True)(params, carry, batch, key)
+    finite = finite & _all_finite(values)
+    grads_sum = jax.tree.map(jnp.add, grads_sum, grads)
+    reports = _add_reports(reports, new_reports)
+    return (grads_sum, carry, reports, finite), None
+
+  zeros = jax.tree.map(jnp.zeros_like, params)
+  reports = empty_reports()
+  (grads, carry, reports, finite), _ = jax.lax.scan(
+      body, (zeros, carry, reports, jnp.ones((), jnp.bool_)),
+      (batches, round_keys))
+  return grads, carry, reports, finite
+
+
+def _apply_update(tx, grads, opt_state, params):
+  """pmean over devices, sanitize, Adam.
+
+  Returns (params, opt_state, whether the grads and new params are finite).
+  """
+  grads = jax.lax.pmean(grads, DATA_AXIS)
+  updates, opt_state = tx.update(_sanitize(grads), opt_state, params)
+  params = optax.apply_updates(params, updates)
+  return params, opt_state, _all_finite(grads) & _all_finite(params)
+
+
+def variables_of(state: TrainState) -> dict[str, dict]:
+  """{"G", "D", "G_ema"}: full Flax variables of the networks."""
+  return {"G": {"params": state.g_params, **state.g_state},
+          "D": {"params": state.d_params}, "G_ema": state.g_ema}
+
+
+def reset_reports(state: TrainState) -> TrainState:
+  return state.replace(reports=jax.tree.map(jnp.zeros_like, state.reports))

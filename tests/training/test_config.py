@@ -1,0 +1,101 @@
+"""Training configs: the official table, capacity rules, experiment files."""
+
+import importlib.util
+import pathlib
+
+from absl.testing import absltest
+from absl.testing import parameterized
+
+from sg3jax.training import config as config_lib
+
+_EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
+
+
+def _load(name: str, arg: str | None = None):
+  spec = importlib.util.spec_from_file_location(name, _EXPERIMENTS / name)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def _kwargs(c, res=256):
+  shape = dict(resolution=res, channels=3, label_dim=0)
+  return (config_lib.generator_kwargs(c, **shape),
+          config_lib.discriminator_kwargs(c, **shape))
+
+
+class ConfigTest(parameterized.TestCase):
+
+  def test_official_t_defaults(self):
+    c = config_lib.base_config("stylegan3-t")
+    g, d = _kwargs(c)
+    self.assertEqual((g["channel_base"], g["channel_max"], g["conv_kernel"],
+                      g["use_radial_filters"]), (32768, 512, 3, False))
+    self.assertEqual((d["channel_base"], d["channel_max"]), (32768, 512))
+    self.assertEqual(g["mapping_kwargs"], {"num_layers": 2})
+    self.assertAlmostEqual(g["magnitude_ema_beta"], 0.5 ** (32 / 20000))
+    self.assertEqual((c.optim.G_lr, c.optim.D_lr, c.optim.betas),
+                     (0.0025, 0.002, (0.0, 0.99)))
+    self.assertEqual((c.optim.G_reg_interval, c.optim.D_reg_interval),
+                     (None, 16))
+    self.assertAlmostEqual(c.ema_kimg, 10.0)
+    self.assertEqual(c.loss.blur_init_sigma, 0.0)
+
+  def test_r_doubles_g_capacity_and_fades_blur(self):
+    c = config_lib.base_config("stylegan3-r")
+    c.batch_size = 64
+    g, d = _kwargs(c)
+    self.assertEqual((g["channel_base"], g["channel_max"], g["conv_kernel"],
+                      g["use_radial_filters"]), (65536, 1024, 1, True))
+    self.assertEqual((d["channel_base"], d["channel_max"]), (32768, 512))
+    self.assertEqual(c.loss.blur_init_sigma, 10.0)
+    # Derived values follow the batch size, as official train.py sets them.
+    self.assertAlmostEqual(c.loss.blur_fade_kimg, 64 * 200 / 32)
+    self.assertAlmostEqual(c.ema_kimg, 20.0)
+    self.assertAlmostEqual(g["magnitude_ema_beta"], 0.5 ** (64 / 20000))
+
+  def test_overrides_do_not_leak_between_fields(self):
+    c = config_lib.base_config("stylegan3-t")
+    c.G.channel_base = 1024
+    c.image_snapshot_ticks = 7
+    g, d = _kwargs(c)
+    self.assertEqual((g["channel_base"], d["channel_base"]), (1024, 32768))
+    self.assertEqual((c.snapshot_ticks, c.image_snapshot_ticks), (50, 7))
+    c.ema_kimg = 1.5
+    self.assertEqual(c.batch_size, 32)
+
+  @parameterized.parameters(
+      ("stylegan3_t.py", "128,1", 0.5, 16, 10),
+      ("stylegan3_t.py", "512,2", 8.0, 8, 20),
+      ("stylegan3_t.py", "1024,4", 32.0, 4, 20),
+      ("stylegan3_r.py", "256,1", 2.0, 8, 10),
+      ("stylegan3_r.py", "512,8", 8.0, 4, 50),
+      ("stylegan3_t.py", "256", 2.0, 4, 50),
+      ("stylegan3_r.py", None, 2.0, 4, 50),
+  )
+  def test_experiment_files_follow_the_official_table(
+      self, name, arg, gamma, batch_gpu, snap):
+    c = _load(name, arg)
+    self.assertEqual((c.loss.r1_gamma, c.batch_gpu, c.snapshot_ticks,
+                      c.batch_size), (gamma, batch_gpu, snap, 32))
+    self.assertEqual(c.data, "")  # must be given
+    self.assertEqual(c.cfg, "stylegan3-" + name[-4])
+
+  def test_bad_table_arguments(self):
+    with self.assertRaisesRegex(ValueError, "RES or RES,GPUS"):
+      config_lib.parse_table_arg("big")
+    with self.assertRaisesRegex(ValueError, "resolution: expected one of"):
+      config_lib.recommended("stylegan3-t", 300, 8)
+    with self.assertRaisesRegex(ValueError, "gpus: expected"):
+      config_lib.recommended("stylegan3-t", 256, 3)
+    with self.assertRaisesRegex(ValueError, "cfg: expected"):
+      config_lib.base_config("stylegan4")
+
+  def test_quickstart_trains_on_the_demo_dataset(self):
+    c = _load("quickstart.py")
+    self.assertTrue(c.data.startswith("demo"))
+    self.assertLessEqual(c.total_kimg, 5)
+
+
+if __name__ == "__main__":
+  absltest.main()

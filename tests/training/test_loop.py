@@ -1,0 +1,245 @@
+"""`sg3jax train` end to end: outputs, kill -9 and resume, two processes,
+divergence, and bad configurations.
+
+The runs are subprocesses of the console script on the tiny config
+(tests/training/tiny.py); they share a persistent compilation cache, so
+only the first run of each program compiles.
+"""
+
+import atexit
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import jax
+import numpy as np
+import portpicker
+from absl.testing import absltest
+from PIL import Image
+
+from sg3jax import checkpoint
+from sg3jax.training import checkpoints
+from sg3jax.training import loop
+from tests.training import tiny
+
+_REPO = pathlib.Path(__file__).resolve().parents[2]
+_CACHE = tempfile.mkdtemp(prefix="sg3jax-test-jit-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+_ITERATIONS = 40  # one tick (and one checkpoint) per iteration
+
+
+def _command(workdir, *flags):
+  return [sys.executable, "-m", "sg3jax.train",
+          "--config=tests/training/tiny.py", f"--workdir={workdir}",
+          f"--config.total_kimg={_ITERATIONS * 0.008}", *flags]
+
+
+def _env():
+  return dict(os.environ, PYTHONPATH=str(_REPO),
+              JAX_COMPILATION_CACHE_DIR=_CACHE)
+
+
+def _run(workdir, *flags, timeout=600):
+  return subprocess.run(_command(workdir, *flags), cwd=_REPO, env=_env(),
+                        capture_output=True, text=True, timeout=timeout,
+                        check=False)
+
+
+def _losses(stats_path):
+  """Per tick: (kimg, G loss, D loss) from stats.jsonl."""
+  lines = [json.loads(line) for line in
+           pathlib.Path(stats_path).read_text().splitlines()]
+  return [(s["Progress/kimg"]["mean"], s["Loss/G/loss"]["mean"],
+           s["Loss/D/loss"]["mean"]) for s in lines]
+
+
+class TrainRunTest(absltest.TestCase):
+  """Shares one uninterrupted run among the tests."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = pathlib.Path(tempfile.mkdtemp(prefix="sg3jax-train-test-"))
+    cls.reference = cls.root / "reference"
+    cls.result = _run(cls.reference)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()
+
+  def setUp(self):
+    super().setUp()
+    self.assertEqual(self.result.returncode, 0, self.result.stderr[-3000:])
+
+  def test_run_directory(self):
+    run = self.reference
+    for name in ("config.json", "stats.jsonl", "reals.png", "fakes_init.png",
+                 "fakes000000.png"):
+      self.assertTrue((run / name).exists(), name)
+    self.assertTrue(list(run.glob("events.out.tfevents.*")))
+    stats = [json.loads(line) for line in
+             (run / "stats.jsonl").read_text().splitlines()]
+    self.assertLen(stats, _ITERATIONS)
+    first, last = stats[0], stats[-1]
+    for key in ("Loss/G/loss", "Loss/D/loss", "Loss/scores/fake",
+                "Loss/signs/real", "Timing/sec_per_kimg", "Progress/kimg"):
+      self.assertEqual(set(first[key]), {"num", "mean", "std"}, key)
+    self.assertIn("timestamp", first)
+    # Batch 8: each tick reports 8 G losses; R1 runs every 2nd iteration.
+    self.assertEqual(first["Loss/G/loss"]["num"], 8)
+    self.assertEqual(first["Loss/r1_penalty"]["num"], 8)
+    self.assertNotIn("Loss/r1_penalty", stats[1])
+    self.assertAlmostEqual(last["Progress/kimg"]["mean"], _ITERATIONS * 0.008)
+    # The losses move: G and D are being trained.
+    g_losses = [s["Loss/G/loss"]["mean"] for s in stats]
+    self.assertGreater(np.ptp(g_losses), 0.01)
+    self.assertIn("tick 39", self.result.stdout)
+    # Grid 2x2 of 16x16 images; the fakes changed during training.
+    init = np.asarray(Image.open(run / "fakes_init.png"), np.float32)
+    final = np.asarray(Image.open(run / "fakes000000.png"), np.float32)
+    self.assertEqual(init.shape, (32, 32, 3))
+    self.assertGreater(np.abs(final - init).mean(), 1.0)
+    # Checkpoints: the last 3 are kept.
+    ckpts = checkpoints.RunCheckpoints(run)
+    self.assertEqual(ckpts.latest_step(), _ITERATIONS)
+    meta = ckpts.read_meta(_ITERATIONS)
+    ckpts.close()
+    self.assertEqual(meta["counters"], {"batch_idx": 40, "cur_nimg": 320,
+                                        "cur_tick": 40})
+    self.assertLen(list((run / "checkpoints").iterdir()), 3)
+
+  def test_generate_reads_the_run_directory(self):
+    networks = checkpoint.load_networks(self.reference)
+    self.assertEqual(set(networks), {"G", "D", "G_ema"})
+    G, variables = networks["G_ema"]
+    img = G.apply(variables, np.zeros((1, G.z_dim), np.float32),
+                  np.zeros((1, 0), np.float32))
+    self.assertEqual(img.shape, (1, 16, 16, 3))
+    self.assertTrue(np.all(np.isfinite(img)))
+
+  def test_kill_and_resume_continues_exactly(self):
+    workdir = self.root / "killed"
+    proc = subprocess.Popen(_command(workdir), cwd=_REPO, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 300
+    ckpt_dir = workdir / "checkpoints"
+    while time.time() < deadline and proc.poll() is None:
+      steps = [int(p.name) for p in ckpt_dir.glob("*") if p.name.isdigit()]
+      if steps and max(steps) >= 3:
+        break
+      time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    ckpts = checkpoints.RunCheckpoints(workdir)
+    killed_at = ckpts.latest_step()
+    ckpts.close()
+    self.assertIsNotNone(killed_at)
+    self.assertLess(killed_at, _ITERATIONS, "the run ended before the kill")
+
+    resumed = _run(workdir)
+    self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
+    self.assertIn("resumed", resumed.stdout)
+    ours = checkpoint.load_networks(workdir)
+    reference = checkpoint.load_networks(self.reference)
+    for name in ("G", "D", "G_ema"):
+      jax.tree.map(np.testing.assert_array_equal, ours[name][1],
+                   reference[name][1])
+    # Same batches and random numbers: identical per-tick losses, and each
+    # tick logged once.
+    self.assertEqual(_losses(workdir / "stats.jsonl"),
+                     _losses(self.reference / "stats.jsonl"))
+
+  def test_divergence_stops_without_saving(self):
+    networks = checkpoint.load_networks(self.reference)
+    d_variables = jax.tree.map(np.asarray, networks["D"][1])
+    d_variables["params"]["b4"]["out"]["weight"] = np.full_like(
+        d_variables["params"]["b4"]["out"]["weight"], np.nan)
+    poisoned = self.root / "poisoned"
+    checkpoint.save_networks(poisoned, {
+        name: checkpoint.Network(
+            "Discriminator" if name == "D" else "Generator",
+            tiny_kwargs(self.reference, name),
+            d_variables if name == "D" else networks[name][1])
+        for name in ("G", "D", "G_ema")})
+    workdir = self.root / "diverged"
+    result = _run(workdir, f"--config.resume={poisoned}")
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn("NaN/Inf", result.stderr)
+    self.assertFalse([p for p in (workdir / "checkpoints").glob("*")
+                      if p.name.isdigit()])
+
+
+def tiny_kwargs(run, name):
+  ckpts = checkpoints.RunCheckpoints(run)
+  try:
+    return ckpts.read_meta(ckpts.latest_step())["networks"][name][
+        "init_kwargs"]
+  finally:
+    ckpts.close()
+
+
+class TwoProcessTest(absltest.TestCase):
+
+  def test_two_processes_train_checkpoint_and_resume(self):
+    workdir = pathlib.Path(self.create_tempdir().full_path) / "run"
+
+    def launch(total_kimg):
+      port = portpicker.pick_unused_port()
+      procs = [subprocess.Popen(
+          [sys.executable, "-m", "sg3jax.train",
+           "--config=tests/training/tiny.py", f"--workdir={workdir}",
+           f"--config.total_kimg={total_kimg}", "--config.batch_size=16",
+           f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+           f"--process_id={i}", "--cpu_devices=2"],
+          cwd=_REPO, env=_env(), stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE, text=True) for i in range(2)]
+      outs = [p.communicate(timeout=600) for p in procs]
+      for proc, (_, err) in zip(procs, outs):
+        self.assertEqual(proc.returncode, 0, err[-3000:])
+      return [out for out, _ in outs]
+
+    first = launch(0.048)  # 3 iterations of 16
+    self.assertIn("on 4 devices (2 processes)", first[0])
+    self.assertIn("tick 2 ", first[0])
+    self.assertNotIn("tick", first[1])  # only process 0 logs
+    self.assertLen((workdir / "stats.jsonl").read_text().splitlines(), 3)
+    second = launch(0.08)  # 2 more iterations after resuming
+    self.assertIn("resumed", second[0])
+    self.assertLen((workdir / "stats.jsonl").read_text().splitlines(), 5)
+    networks = checkpoint.load_networks(workdir)
+    self.assertTrue(all(np.all(np.isfinite(x)) for x in
+                        jax.tree.leaves(networks["G_ema"][1])))
+
+
+class BadConfigTest(absltest.TestCase):
+
+  def test_batch_not_divisible(self):
+    cfg = tiny.tiny_config()
+    cfg.batch_size = 6
+    cfg.batch_gpu = 4
+    with self.assertRaisesRegex(ValueError, "batch_size 6 must be a multiple"):
+      loop.train(cfg, self.create_tempdir().full_path)
+
+  def test_batch_gpu_below_mbstd_group(self):
+    cfg = tiny.tiny_config()
+    cfg.batch_gpu = 2
+    with self.assertRaisesRegex(ValueError, "mbstd_group_size 4"):
+      loop.train(cfg, self.create_tempdir().full_path)
+
+  def test_missing_dataset(self):
+    cfg = tiny.tiny_config()
+    cfg.data = "/nonexistent/images.zip"
+    with self.assertRaisesRegex(ValueError, "/nonexistent/images.zip"):
+      loop.train(cfg, self.create_tempdir().full_path)
+
+
+if __name__ == "__main__":
+  absltest.main()
