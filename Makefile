@@ -5,10 +5,11 @@ PY := $(VENV)/bin/python
 # Test workers: pytest-xdist processes (CI machines have 2 cores).
 WORKERS ?= 2
 
-.PHONY: help setup demo test test-slow bench lint clean
+.PHONY: help setup demo operator-demo test test-slow bench lint clean
 
 help:
-	@echo "make demo       set up, then write the filtered-lrelu figure to out/demo/"
+	@echo "make demo       set up, train the CPU quickstart (out/quickstart) and write images"
+	@echo "make operator-demo  the filtered-lrelu figure (out/demo/)"
 	@echo "make test       set up, then run the test suite (what CI runs)"
 	@echo "make test-slow  run only the tests marked slow"
 	@echo "make bench      time filtered_lrelu and G at StyleGAN3 shapes"
@@ -23,6 +24,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 demo: setup
+	$(VENV)/bin/sg3jax train --config=experiments/quickstart.py --workdir=out/quickstart
+	$(VENV)/bin/sg3jax generate --network=out/quickstart --seeds=0-15 --outdir=out/quickstart/images
+
+operator-demo: setup
 	$(VENV)/bin/sg3jax demo --outdir out/demo
 
 test: setup
@@ -34,6 +39,7 @@ test-slow: setup
 bench: setup
 	$(PY) experiments/bench_filtered_lrelu.py
 	$(PY) experiments/bench_generator.py
+	$(PY) experiments/bench_training.py
 
 lint: setup
 	$(PY) -m ruff check --select F --per-file-ignores '__init__.py:F401' sg3jax kernels experiments tests

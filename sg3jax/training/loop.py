@@ -257,9 +257,11 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
           tick_start_nimg + cfg.tick_kimg * 1000):
         continue
 
-      # Tick: check, report, snapshot.
+      # Tick: check, report, snapshot (reading the flag waits for the
+      # dispatched iterations, so the tick's timing covers their compute).
+      nonfinite = bool(_local(state.nonfinite))
       tick_end_time = time.time()
-      if bool(_local(state.nonfinite)):
+      if nonfinite:
         raise TrainingDiverged(
             f"NaN/Inf in a loss or gradient during tick {counters.cur_tick} "
             f"(kimg {tick_start_nimg / 1e3:.1f} to "

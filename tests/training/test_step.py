@@ -11,8 +11,11 @@ import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
+from sg3jax import convert
+from sg3jax.training import config as config_lib
 from sg3jax.training import losses
 from sg3jax.training import step as step_lib
+from tests.training import tiny
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -102,6 +105,49 @@ class AccumulationTest(absltest.TestCase):
     np.testing.assert_allclose(reports["Loss/G/loss"],
                                [6, values.sum(), np.square(values).sum()])
     np.testing.assert_array_equal(reports["Loss/D/loss"], [0, 0, 0])
+
+
+class RegularizerStepTest(absltest.TestCase):
+  """Path length (Greg), style mixing and the blur fade-in in one step."""
+
+  def test_all_phases_run_and_report(self):
+    cfg = tiny.tiny_config()
+    shape = dict(resolution=16, channels=3, label_dim=0)
+    G = convert.generator_from_kwargs(
+        config_lib.generator_kwargs(cfg, **shape), filtered_lrelu_impl="xla")
+    D = convert.discriminator_from_kwargs(
+        config_lib.discriminator_kwargs(cfg, **shape))
+    c = np.zeros((8, 0), np.float32)
+    g_vars = G.init(jax.random.key(0), np.zeros((1, G.z_dim), np.float32),
+                    c[:1])
+    d_vars = D.init(jax.random.key(1), np.zeros((1, 16, 16, 3), np.float32),
+                    c[:1])
+    loss = step_lib.LossConfig(
+        r1_gamma=1.0, style_mixing_prob=0.9, pl_weight=2.0,
+        blur_init_sigma=2.0, blur_fade_kimg=1.0, G_reg_interval=4,
+        D_reg_interval=4)
+    tx = step_lib.adam(0.002, (0.0, 0.99), 1e-8, 4)
+    mesh = jax.make_mesh((1,), ("data",),
+                         axis_types=(jax.sharding.AxisType.Auto,))
+    builder = step_lib.StepBuilder(G, D, tx, tx, loss, mesh, batch_gpu=4)
+    self.assertEqual([p.name for p in builder.active_phases(0)],
+                     ["Gmain", "Greg", "Dmain", "Dreg"])
+    state = step_lib.init_state(g_vars, d_vars, g_vars, tx, tx)
+    reals = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 3))
+    scalars = step_lib.step_scalars(0, 100, 8, 10.0, 0.05, loss)
+    self.assertEqual(int(scalars.blur_size), 5)  # sigma 1.8
+    state = builder(state, jax.random.key(0), reals.astype(np.float32), c,
+                    np.zeros((8, 4, 0), np.float32), scalars)
+    reports = jax.tree.map(np.asarray, state.reports)
+    self.assertFalse(bool(state.nonfinite))
+    # Greg ran on 8 / pl_batch_shrink samples; every other phase on 8.
+    self.assertEqual(reports["Loss/pl_penalty"][0], 4)
+    self.assertEqual(reports["Loss/G/loss"][0], 8)
+    self.assertEqual(reports["Loss/r1_penalty"][0], 8)
+    self.assertEqual(reports["Loss/scores/real"][0], 16)  # Dmain + Dreg
+    # pl_mean = lerp(0, mean path length, 0.01) > 0.
+    self.assertGreater(float(state.pl_mean), 0.0)
+    self.assertTrue(np.isfinite(reports["Loss/G/reg"]).all())
 
 
 class DataParallelTest(absltest.TestCase):
