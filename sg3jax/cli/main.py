@@ -8,8 +8,16 @@ import sys
 
 COMMANDS = {
     "convert": "sg3jax.cli.convert",
+    "dataset": "sg3jax.cli.dataset",
     "demo": "sg3jax.cli.demo",
     "generate": "sg3jax.cli.generate",
+    "metrics": "sg3jax.cli.metrics",
+    "train": "sg3jax.cli.train",
+    "eqmaps": "sg3jax.cli.eqmaps",
+    "internals": "sg3jax.cli.internals",
+    "spectrum": "sg3jax.cli.spectrum",
+    "sticking": "sg3jax.cli.sticking",
+    "video": "sg3jax.cli.video",
 }
 
 

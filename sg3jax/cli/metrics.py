@@ -1,0 +1,89 @@
+"""Computes equivariance metrics of a network and writes official JSONL.
+
+    sg3jax metrics --network=CKPT_OR_PKL \\
+        --metrics=eqt50k_int,eqt50k_frac,eqr50k --num=50000 --batch=16 \\
+        --outdir=runs/00000
+
+`--network` is an sg3jax network checkpoint directory or an official
+network pickle; G_ema is used when present, else G. Each metric appends one
+line to `<outdir>/metric-<name>.jsonl` (default outdir: the directory that
+holds the network, as the official calc_metrics.py). The batch is sharded
+over all devices; latents and transforms come from `jax.random` with
+`--seed` (the official draws them with torch's RNG, so figures agree in
+distribution, not sample by sample).
+"""
+
+import pathlib
+import sys
+
+from absl import flags
+
+from sg3jax.cli import command
+
+FLAGS = flags.FlagValues()
+_NETWORK = flags.DEFINE_string(
+    "network", None, "sg3jax network checkpoint dir or official .pkl",
+    required=True, flag_values=FLAGS)
+_METRICS = flags.DEFINE_list(
+    "metrics", ["eqt50k_int", "eqt50k_frac", "eqr50k"],
+    "comma-separated metric names", flag_values=FLAGS)
+_NUM = flags.DEFINE_integer("num", 50000, "samples per metric",
+                            flag_values=FLAGS)
+_BATCH = flags.DEFINE_integer(
+    "batch", None, "samples per step over all devices (multiple of "
+    "4 * devices; default 4 * devices)", flag_values=FLAGS)
+_SEED = flags.DEFINE_integer("seed", 0, "seed of latents and transforms",
+                             flag_values=FLAGS)
+_OUTDIR = flags.DEFINE_string(
+    "outdir", None, "where metric-<name>.jsonl goes (default: the network's "
+    "directory)", flag_values=FLAGS)
+_PROGRESS = flags.DEFINE_bool("progress", True, "show a progress bar",
+                              flag_values=FLAGS)
+
+
+def load_generator(network: str | pathlib.Path):
+  """(module, variables) of G_ema (else G) of a checkpoint or pickle."""
+  path = pathlib.Path(network)
+  if path.is_file():
+    from sg3jax import convert  # pylint: disable=g-import-not-at-top
+    loaded = convert.load_official_pickle(path)
+  else:
+    from sg3jax import checkpoint  # pylint: disable=g-import-not-at-top
+    loaded = checkpoint.load_networks(path)
+  for name in ("G_ema", "G"):
+    if loaded.get(name) is not None:
+      return loaded[name]
+  raise ValueError(f"network: no G or G_ema in {network}")
+
+
+def main(argv: list[str]) -> None:
+  del argv
+  from sg3jax.metrics import metric_main  # pylint: disable=g-import-not-at-top
+  bad = [m for m in _METRICS.value if not metric_main.is_valid_metric(m)]
+  if bad:
+    sys.exit(f"metrics: unknown {bad}; valid: "
+             f"{', '.join(metric_main.list_valid_metrics())}")
+  network = pathlib.Path(_NETWORK.value)
+  if not network.exists():
+    sys.exit(f"network: {network} does not exist")
+  try:
+    module, variables = load_generator(network)
+  except ValueError as e:
+    sys.exit(str(e))
+  outdir = pathlib.Path(_OUTDIR.value) if _OUTDIR.value else (
+      network.absolute().parent)
+  outdir.mkdir(parents=True, exist_ok=True)
+  for metric in _METRICS.value:
+    result = metric_main.calc_metric(
+        metric, module, variables, num=_NUM.value, batch=_BATCH.value,
+        seed=_SEED.value, progress=_PROGRESS.value)
+    metric_main.report_metric(result, run_dir=outdir,
+                              snapshot_pkl=network.absolute())
+
+
+def run(argv: list[str]) -> None:
+  command.run(FLAGS, main, argv)
+
+
+if __name__ == "__main__":
+  run(sys.argv)

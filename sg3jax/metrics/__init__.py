@@ -1,0 +1,16 @@
+"""Quality metrics of generators: equivariance (EQ-T, EQ-T_frac, EQ-R)."""
+
+from sg3jax.metrics.equivariance import apply_affine_transformation
+from sg3jax.metrics.equivariance import apply_fractional_pseudo_rotation
+from sg3jax.metrics.equivariance import apply_fractional_rotation
+from sg3jax.metrics.equivariance import apply_fractional_translation
+from sg3jax.metrics.equivariance import apply_integer_translation
+from sg3jax.metrics.equivariance import compute_equivariance
+from sg3jax.metrics.equivariance import construct_affine_bandlimit_filter
+from sg3jax.metrics.equivariance import eq_squared_error
+from sg3jax.metrics.equivariance import eq_terms
+from sg3jax.metrics.equivariance import psnr
+from sg3jax.metrics.equivariance import rotation_matrix
+from sg3jax.metrics.metric_main import calc_metric
+from sg3jax.metrics.metric_main import list_valid_metrics
+from sg3jax.metrics.metric_main import report_metric
