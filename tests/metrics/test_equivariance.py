@@ -22,9 +22,11 @@ from absl.testing import parameterized
 from sg3jax import checkpoint
 from sg3jax import convert
 from sg3jax.cli import metrics as metrics_cli
+from sg3jax.convert import generator as convert_generator
 from sg3jax.metrics import equivariance as eq
 from sg3jax.metrics import metric_main
 from tests import official
+from tests.convert import pickle_writer
 from tests.metrics import numpy_reference
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -487,6 +489,33 @@ class CommandTest(absltest.TestCase):
     with self.assertRaises(SystemExit) as exit_info:
       metrics_cli.run(["metrics", f"--network={ckpt}", "--metrics=fid50k"])
     self.assertIn("fid50k", str(exit_info.exception.code))
+
+  def test_cli_reads_official_pickles(self):
+    G, variables = tiny()
+    # The same G_ema as an official-format pickle (C-ordered arrays: the
+    # writer stores raw buffers), with the designed filter buffers.
+    state = {k: np.array(a, order="C") for k, a in
+             convert.state_dict_from_variables(variables).items()}
+    state.update({k: f for k, f in convert_generator._computed_buffers(
+        G).items() if f is not None})
+    root = pathlib.Path(self.create_tempdir().full_path)
+    pkl = root / "run" / "network-snapshot-000000.pkl"
+    pkl.parent.mkdir()
+    pkl.write_bytes(pickle_writer._dumps({
+        "G": None, "D": None, "augment_pipe": None,
+        "G_ema": pickle_writer.network_object("Generator", state,
+                                              TINY_KWARGS),
+        "training_set_kwargs": None}, protocol=3))
+    metrics_cli.run(["metrics", f"--network={pkl}", "--metrics=eqt50k_frac",
+                     "--num=6", "--batch=4", "--seed=3", "--noprogress",
+                     f"--outdir={root}"])
+    record = json.loads((root / "metric-eqt50k_frac.jsonl").read_text())
+    expected = eq.compute_equivariance(G, variables, "frac", num=6, batch=4,
+                                       seed=3, progress=False)["psnr"]
+    self.assertAlmostEqual(record["results"]["eqt50k_frac"], expected,
+                           places=5)
+    self.assertEqual(record["snapshot_pkl"],
+                     os.path.join("run", "network-snapshot-000000.pkl"))
 
 
 if __name__ == "__main__":
