@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax
 
 from sg3jax.metrics import equivariance
+from sg3jax.training.stats import format_time
 
 # name -> equivariance kind (official metric_main: 50k samples, batch 4).
 _EQUIVARIANCE_METRICS = {
@@ -30,18 +31,6 @@ def list_valid_metrics() -> list[str]:
 
 def is_valid_metric(metric: str) -> bool:
   return metric in _EQUIVARIANCE_METRICS
-
-
-def format_time(seconds: float) -> str:
-  """'12s', '3m 05s', '2h 03m 05s', '1d 02h 03m' (dnnlib.util.format_time)."""
-  s = int(round(seconds))
-  if s < 60:
-    return f"{s}s"
-  if s < 60 * 60:
-    return f"{s // 60}m {s % 60:02}s"
-  if s < 24 * 60 * 60:
-    return f"{s // 3600}h {(s // 60) % 60:02}m {s % 60:02}s"
-  return f"{s // 86400}d {(s // 3600) % 24:02}h {(s // 60) % 60:02}m"
 
 
 def calc_metric(metric: str, G: nn.Module, variables: Mapping, *,
