@@ -132,3 +132,29 @@ def load_networks(directory: str | pathlib.Path
         variables=ocp.args.StandardRestore(abstract)))
   return {name: (modules[name], restored.variables[name]) for name in meta}
 
+
+def load_generator(path: str | pathlib.Path) -> tuple[nn.Module, dict]:
+  """(module, variables) of G_ema, else G, for every `--network` flag.
+
+  `path`: an official `.pkl` (read safely, never executed), an sg3jax
+  network checkpoint or a training run directory.
+  """
+  # Imported here: sg3jax.convert itself saves through this module.
+  from sg3jax import convert  # pylint: disable=g-import-not-at-top
+  from sg3jax.networks import Generator  # pylint: disable=g-import-not-at-top
+  path = pathlib.Path(path)
+  if path.suffix == ".pkl":
+    loaded = convert.load_official_pickle(path)
+    networks = {name: loaded[name] for name in ("G_ema", "G")
+                if loaded[name] is not None}
+  else:
+    networks = load_networks(path)
+  name = "G_ema" if "G_ema" in networks else "G"
+  if name not in networks:
+    raise ValueError(f"network: expected a G or G_ema in {path}, got "
+                     f"{sorted(networks)}")
+  module, variables = networks[name]
+  if not isinstance(module, Generator):
+    raise ValueError(f"network: expected {name} to be a Generator, got "
+                     f"{type(module).__name__}")
+  return module, variables

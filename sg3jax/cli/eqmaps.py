@@ -20,6 +20,7 @@ from absl import flags
 import numpy as np
 
 from sg3jax import analysis
+from sg3jax import checkpoint
 from sg3jax.analysis import figures
 from sg3jax.cli import _analysis
 from sg3jax.cli import command
@@ -72,7 +73,7 @@ def error_maps(module, variables: dict, seeds: list[int], kind: str,
 
 def main(argv: list[str]) -> None:
   del argv
-  module, variables = _analysis.load_generator(_NETWORK.value)
+  module, variables = checkpoint.load_generator(_NETWORK.value)
   seeds = _analysis.parse_ints(_SEEDS.value, "seeds")
   kind = _KIND.value
   value = transform_value(kind, generate.parse_vec2(_TRANSLATE.value),

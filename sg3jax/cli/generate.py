@@ -1,4 +1,5 @@
-"""Renders images from a converted or trained sg3jax network checkpoint.
+"""Renders images from an sg3jax checkpoint, a run directory or an official
+.pkl.
 
     sg3jax generate --network=CKPT --seeds=0-3,7 --trunc=0.7 \\
         --translate=0.1,-0.05 --rotate=12 --outdir=out/images
@@ -26,7 +27,8 @@ from sg3jax.networks import make_transform
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
-_NETWORK = flags.DEFINE_string("network", None, "sg3jax network checkpoint",
+_NETWORK = flags.DEFINE_string("network", None, "sg3jax checkpoint, run "
+                               "directory or official .pkl",
                                required=True, flag_values=FLAGS)
 _SEEDS = flags.DEFINE_string("seeds", "0-3", "seeds, e.g. '0,1,4-6'",
                              flag_values=FLAGS)
@@ -113,11 +115,10 @@ def write_pngs(images: np.ndarray, seeds: Sequence[int],
 
 def main(argv: list[str]) -> None:
   del argv
-  networks = checkpoint.load_networks(_NETWORK.value)
-  name = "G_ema" if "G_ema" in networks else "G"
-  if name not in networks:
-    sys.exit(f"{_NETWORK.value}: no G or G_ema in the checkpoint")
-  module, variables = networks[name]
+  try:
+    module, variables = checkpoint.load_generator(_NETWORK.value)
+  except ValueError as e:
+    sys.exit(str(e))
   seeds = parse_range(_SEEDS.value)
   images = generate_images(module, variables, seeds,
                            truncation_psi=_TRUNC.value,

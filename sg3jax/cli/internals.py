@@ -17,6 +17,7 @@ from absl import flags
 import numpy as np
 
 from sg3jax import analysis
+from sg3jax import checkpoint
 from sg3jax.analysis import figures
 from sg3jax.cli import _analysis
 from sg3jax.cli import command
@@ -77,7 +78,7 @@ def internal_tiles(module, variables: dict, seed: int, *,
 
 def main(argv: list[str]) -> None:
   del argv
-  module, variables = _analysis.load_generator(_NETWORK.value)
+  module, variables = checkpoint.load_generator(_NETWORK.value)
   channels = _analysis.parse_ints(_CHANNELS.value, "channels")
   tiles, layers = internal_tiles(
       module, variables, _SEED.value, layers=_LAYERS.value,

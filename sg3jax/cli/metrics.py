@@ -18,6 +18,7 @@ import sys
 
 from absl import flags
 
+from sg3jax import checkpoint
 from sg3jax.cli import command
 
 FLAGS = flags.FlagValues()
@@ -41,21 +42,6 @@ _PROGRESS = flags.DEFINE_bool("progress", True, "show a progress bar",
                               flag_values=FLAGS)
 
 
-def load_generator(network: str | pathlib.Path):
-  """(module, variables) of G_ema (else G) of a checkpoint or pickle."""
-  path = pathlib.Path(network)
-  if path.is_file():
-    from sg3jax import convert  # pylint: disable=g-import-not-at-top
-    loaded = convert.load_official_pickle(path)
-  else:
-    from sg3jax import checkpoint  # pylint: disable=g-import-not-at-top
-    loaded = checkpoint.load_networks(path)
-  for name in ("G_ema", "G"):
-    if loaded.get(name) is not None:
-      return loaded[name]
-  raise ValueError(f"network: no G or G_ema in {network}")
-
-
 def main(argv: list[str]) -> None:
   del argv
   from sg3jax.metrics import metric_main  # pylint: disable=g-import-not-at-top
@@ -67,7 +53,7 @@ def main(argv: list[str]) -> None:
   if not network.exists():
     sys.exit(f"network: {network} does not exist")
   try:
-    module, variables = load_generator(network)
+    module, variables = checkpoint.load_generator(network)
   except ValueError as e:
     sys.exit(str(e))
   outdir = pathlib.Path(_OUTDIR.value) if _OUTDIR.value else (

@@ -21,6 +21,7 @@ from absl import flags
 import numpy as np
 
 from sg3jax import analysis
+from sg3jax import checkpoint
 from sg3jax.cli import _analysis
 from sg3jax.cli import command
 
@@ -103,7 +104,7 @@ def sticking_images(module, variables: dict, seed: int, *,
 
 def main(argv: list[str]) -> None:
   del argv
-  module, variables = _analysis.load_generator(_NETWORK.value)
+  module, variables = checkpoint.load_generator(_NETWORK.value)
   interp_seeds = _INTERP_SEEDS.value
   if interp_seeds is not None:
     interp_seeds = _analysis.parse_ints(interp_seeds, "interp_seeds")

@@ -23,6 +23,7 @@ import numpy as np
 import tqdm
 
 from sg3jax import analysis
+from sg3jax import checkpoint
 from sg3jax.cli import _analysis
 from sg3jax.cli import command
 
@@ -138,7 +139,7 @@ def write_mp4(frames: Iterable[np.ndarray], path: str | pathlib.Path, *,
 
 def main(argv: list[str]) -> None:
   del argv
-  module, variables = _analysis.load_generator(_NETWORK.value)
+  module, variables = checkpoint.load_generator(_NETWORK.value)
   ws = interpolation_ws(
       module, variables, _analysis.parse_ints(_SEEDS.value, "seeds"),
       grid=parse_grid(_GRID.value), num_keyframes=_KEYFRAMES.value,

@@ -204,8 +204,9 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
       _log(f"resuming networks from {cfg.resume}")
     state = step_lib.init_state(networks["G"], networks["D"],
                                 networks["G_ema"], g_tx, d_tx)
-  state = jax.device_put(state, replicated) if jax.process_count() == 1 else (
-      jax.jit(lambda s: s, out_shardings=replicated)(state))
+  # (jit rather than device_put: multi-process device_put refuses typed
+  # keys and non-addressable shardings.)
+  state = jax.jit(lambda s: s, out_shardings=replicated)(state)
 
   labels = _label_table(ds)
   grid = snapshots.grid_shape(ds.resolution, tuple(cfg.grid) or None)
@@ -230,6 +231,11 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
        f"({jax.process_count()} processes), batch {cfg.batch_size}, "
        f"batch_gpu {batch_gpu}")
 
+  network_meta = {
+      name: {"class_name": class_name, "init_kwargs": kwargs}
+      for name, class_name, kwargs in (("G", "Generator", g_kwargs),
+                                       ("G_ema", "Generator", g_kwargs),
+                                       ("D", "Discriminator", d_kwargs))}
   num_phases = len(builder.phases)
   image_ticks = cfg.image_snapshot_ticks or cfg.snapshot_ticks
   tick_start_nimg = counters.cur_nimg
@@ -300,18 +306,12 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
       last_stats = tick_stats
       counters.cur_tick += 1
       if done or (counters.cur_tick - 1) % cfg.snapshot_ticks == 0:
-        ckpts.save(counters.batch_idx, networks=_networks_of(state),
+        ckpts.save(counters.batch_idx,
+                   networks=step_lib.variables_of(state),
                    optimizer=_optimizer_of(state),
                    meta={"counters": dataclasses.asdict(counters),
                          "stats_lines": log.lines if log else 0,
-                         "networks": {
-                             "G": {"class_name": "Generator",
-                                   "init_kwargs": g_kwargs},
-                             "G_ema": {"class_name": "Generator",
-                                       "init_kwargs": g_kwargs},
-                             "D": {"class_name": "Discriminator",
-                                   "init_kwargs": d_kwargs}},
-                         "config": cfg.to_dict()},
+                         "networks": network_meta, "config": cfg.to_dict()},
                    data_iterator=iterator)
       tick_start_nimg = counters.cur_nimg
       tick_start_time = time.time()
@@ -350,10 +350,6 @@ def _gen_labels(labels: np.ndarray, cfg, batch_idx: int, num_phases: int
   local = cfg.batch_size // jax.process_count()
   start = jax.process_index() * local
   return labels[idx[start:start + local]]
-
-
-def _networks_of(state: step_lib.TrainState) -> dict:
-  return step_lib.variables_of(state)
 
 
 def _optimizer_of(state: step_lib.TrainState) -> dict:

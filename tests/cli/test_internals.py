@@ -8,7 +8,7 @@ from absl.testing import absltest
 from PIL import Image
 
 from sg3jax import analysis
-from sg3jax.cli import _analysis
+from sg3jax import checkpoint
 from sg3jax.cli import internals
 from sg3jax.convert import state_dict_from_variables
 from sg3jax.convert.generator import _computed_buffers
@@ -72,8 +72,8 @@ class InternalsTest(absltest.TestCase):
   def test_official_pickle_loads_as_the_checkpoint(self):
     out = pathlib.Path(self.create_tempdir().full_path)
     pkl = _write_tiny_pkl(out / "network-snapshot-000000.pkl")
-    module, variables = _analysis.load_generator(pkl)
-    expected_module, expected = _analysis.load_generator(
+    module, variables = checkpoint.load_generator(pkl)
+    expected_module, expected = checkpoint.load_generator(
         tiny.checkpoint_dir())
     self.assertEqual(module, expected_module)
     jax.tree.map(np.testing.assert_array_equal, variables, expected)
