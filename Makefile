@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 # Test workers: pytest-xdist processes (CI machines have 2 cores).
 WORKERS ?= 2
 
-.PHONY: help setup demo operator-demo test test-slow bench lint clean
+.PHONY: help setup demo operator-demo sweep test test-slow bench lint clean
 
 help:
 	@echo "make demo       set up, train the CPU quickstart (out/quickstart) and write images"
 	@echo "make operator-demo  the filtered-lrelu figure (out/demo/)"
+	@echo "make sweep      the filter-design ablation sweep (out/sweep; about an hour on 2 CPU cores)"
 	@echo "make test       set up, then run the test suite (what CI runs)"
 	@echo "make test-slow  run only the tests marked slow"
 	@echo "make bench      time filtered_lrelu and G at StyleGAN3 shapes"
@@ -30,11 +31,14 @@ demo: setup
 operator-demo: setup
 	$(VENV)/bin/sg3jax demo --outdir out/demo
 
+sweep: setup
+	$(VENV)/bin/sg3jax sweep --config=experiments/filter_sweep.py --workdir=out/sweep
+
 test: setup
-	$(PY) -m pytest -n $(WORKERS) tests
+	$(PY) -m pytest -n $(WORKERS) --dist loadscope tests
 
 test-slow: setup
-	$(PY) -m pytest -n $(WORKERS) -m slow tests
+	$(PY) -m pytest -n $(WORKERS) --dist loadscope -m slow tests
 
 bench: setup
 	$(PY) experiments/bench_filtered_lrelu.py

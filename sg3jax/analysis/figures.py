@@ -5,7 +5,8 @@ shown), `DPI` dots per inch; `save_figure` writes and closes it.
 """
 
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -143,4 +144,37 @@ def equivariance_figure(rows: Sequence[dict[str, np.ndarray]],
     ax.set_yticks([])
   fig.colorbar(shown, ax=axes[:, 3].tolist(), fraction=0.08,
                label="|difference| (image range [-1, 1])")
+  return fig
+
+
+def sweep_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str],
+                 labels: Mapping[str, str]) -> plt.Figure:
+  """A panel per metric: horizontal bars of PSNR (dB) per variant, one bar
+  per stage (init, after training), variants top to bottom in row order.
+
+  `rows` as `sg3jax.analysis.sweep` writes them (`variant`, `stage`,
+  `kimg`, one value per metric)."""
+  variants = list(dict.fromkeys(r["variant"] for r in rows))
+  stages = list(dict.fromkeys(r["stage"] for r in rows))
+  value = {(r["variant"], r["stage"]): r for r in rows}
+  height = 0.8 / len(stages)
+  fig, axes = plt.subplots(
+      1, len(metrics), squeeze=False, sharey=True,
+      figsize=(3.2 * len(metrics) + 1.5, 0.35 * len(variants) * len(stages)
+               + 1.2), dpi=DPI, layout="constrained")
+  y = np.arange(len(variants))
+  for ax, metric in zip(axes[0], metrics):
+    for k, stage in enumerate(stages):
+      vals = [value[(v, stage)][metric] if (v, stage) in value else np.nan
+              for v in variants]
+      kimg = next(r["kimg"] for r in rows if r["stage"] == stage)
+      ax.barh(y + (k - (len(stages) - 1) / 2) * height, vals, height,
+              label="init" if kimg == 0 else f"{kimg:g} kimg")
+    ax.set_title(labels.get(metric, metric), fontsize=9)
+    ax.set_xlabel("PSNR (dB)", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+  axes[0, 0].set_yticks(y, variants, fontsize=8)
+  axes[0, 0].invert_yaxis()
+  fig.legend(*axes[0, 0].get_legend_handles_labels(), fontsize=8,
+             loc="outside lower center", ncols=len(stages))
   return fig

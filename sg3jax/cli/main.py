@@ -17,6 +17,7 @@ COMMANDS = {
     "internals": "sg3jax.cli.internals",
     "spectrum": "sg3jax.cli.spectrum",
     "sticking": "sg3jax.cli.sticking",
+    "sweep": "sg3jax.cli.sweep",
     "video": "sg3jax.cli.video",
 }
 

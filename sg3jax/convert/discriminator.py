@@ -17,17 +17,14 @@ def discriminator_from_kwargs(init_kwargs: Mapping, **overrides
                               ) -> stylegan2.Discriminator:
   """The Discriminator for official init kwargs (`D.init_kwargs`).
 
-  `block_kwargs.freeze_layers` (official --freezed, a training option that
-  only stops gradients) must be 0: freezing is not implemented.
+  `block_kwargs.freeze_layers` (official --freezed) does not change the
+  network, only which weights training updates: the training loop reads it
+  from its config (`D.freeze_layers`, see `stylegan2.frozen_layer_names`).
   """
   kwargs = {**dict(init_kwargs), **overrides}
   for key in _DICT_KWARGS:
     kwargs[key] = dict(kwargs.get(key) or {})
-  freeze_layers = kwargs["block_kwargs"].pop("freeze_layers", 0)
-  if freeze_layers:
-    raise ValueError(f"discriminator init kwargs: block_kwargs.freeze_layers="
-                     f"{freeze_layers} (official --freezed) is not supported; "
-                     "expected 0")
+  kwargs["block_kwargs"].pop("freeze_layers", None)
   for key in _DICT_KWARGS:
     kwargs[key] = flax.core.FrozenDict(kwargs[key])
   try:

@@ -250,3 +250,22 @@ class Discriminator(nn.Module):
     return DiscriminatorEpilogue(
         self.channels(4), cmap_dim, conv_clamp=self.conv_clamp,
         **dict(self.epilogue_kwargs or {}), name="b4")(x, cmap)
+
+
+def frozen_layer_names(D: Discriminator, freeze_layers: int) -> list[str]:
+  """Official Freeze-D (`--freezed`): the first `freeze_layers` layers
+  counted from the image, as "b<res>.<layer>" names.
+
+  The official counts each block's layers from the highest resolution
+  down: fromrgb (first block), conv0, conv1, skip (resnet); the epilogue
+  (b4) and the label mapping are never frozen.
+  """
+  if not isinstance(freeze_layers, (int, np.integer)) or freeze_layers < 0:
+    raise ValueError(f"freeze_layers: expected an int >= 0, got "
+                     f"{freeze_layers!r}")
+  layers = []
+  for res in D.block_resolutions:
+    names = (["fromrgb"] if res == D.img_resolution else []) + [
+        "conv0", "conv1"] + (["skip"] if D.architecture == "resnet" else [])
+    layers += [f"b{res}.{name}" for name in names]
+  return layers[:freeze_layers]

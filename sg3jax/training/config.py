@@ -80,6 +80,14 @@ def base_config(cfg: str = "stylegan3-t") -> ml_collections.ConfigDict:
   c.G.conv_clamp = 256.0
   c.G.conv_kernel = 3
   c.G.use_radial_filters = False
+  # The filter schedule and layer filters (official SynthesisNetwork /
+  # SynthesisLayer kwargs; the ablation sweeps vary them).
+  c.G.first_cutoff = 2.0
+  c.G.first_stopband = 2 ** 2.1
+  c.G.last_stopband_rel = 2 ** 0.3
+  c.G.margin_size = 10
+  c.G.filter_size = 6
+  c.G.lrelu_upsampling = 2
   # None: the official 0.5 ** (batch_size / 20000).
   c.G.magnitude_ema_beta = config_dict.placeholder(float)
   c.G.filter_design = "kaiser"
@@ -89,6 +97,7 @@ def base_config(cfg: str = "stylegan3-t") -> ml_collections.ConfigDict:
   c.D.channel_base = config_dict.placeholder(int)
   c.D.channel_max = config_dict.placeholder(int)
   c.D.mbstd_group_size = 4
+  c.D.freeze_layers = 0  # official --freezed (Freeze-D)
   c.D.num_fp16_res = 4
   c.D.conv_clamp = config_dict.placeholder(float)
   c.D.conv_clamp = 256.0
@@ -173,6 +182,9 @@ def generator_kwargs(c: ml_collections.ConfigDict, *, resolution: int,
       num_layers=c.G.num_layers, num_fp16_res=c.G.num_fp16_res,
       conv_clamp=c.G.conv_clamp, conv_kernel=c.G.conv_kernel,
       use_radial_filters=c.G.use_radial_filters,
+      first_cutoff=c.G.first_cutoff, first_stopband=c.G.first_stopband,
+      last_stopband_rel=c.G.last_stopband_rel, margin_size=c.G.margin_size,
+      filter_size=c.G.filter_size, lrelu_upsampling=c.G.lrelu_upsampling,
       magnitude_ema_beta=(0.5 ** (c.batch_size / 20000)
                           if c.G.magnitude_ema_beta is None
                           else c.G.magnitude_ema_beta))
@@ -194,5 +206,5 @@ def discriminator_kwargs(c: ml_collections.ConfigDict, *, resolution: int,
                     else c.D.channel_base),
       channel_max=c.cmax if c.D.channel_max is None else c.D.channel_max,
       num_fp16_res=c.D.num_fp16_res, conv_clamp=c.D.conv_clamp,
-      block_kwargs={}, mapping_kwargs={},
+      block_kwargs=dict(freeze_layers=c.D.freeze_layers), mapping_kwargs={},
       epilogue_kwargs=dict(mbstd_group_size=c.D.mbstd_group_size))

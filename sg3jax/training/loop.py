@@ -16,8 +16,10 @@ import json
 import os
 import pathlib
 import time
+from collections.abc import Callable
 from typing import Any
 
+import flax.linen as nn
 import jax
 import ml_collections
 import numpy as np
@@ -28,6 +30,7 @@ from jax.sharding import PartitionSpec as P
 from sg3jax import checkpoint as network_checkpoint
 from sg3jax import convert
 from sg3jax import data
+from sg3jax.networks import stylegan2
 from sg3jax.training import checkpoints
 from sg3jax.training import config as config_lib
 from sg3jax.training import snapshots
@@ -44,6 +47,17 @@ class Counters:
   batch_idx: int = 0
   cur_nimg: int = 0
   cur_tick: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Networks:
+  """`build_networks`: the modules, their init kwargs, `init()` ->
+  (G variables, D variables) of a fresh run."""
+  G: nn.Module
+  D: nn.Module
+  g_kwargs: dict[str, Any]
+  d_kwargs: dict[str, Any]
+  init: Callable[[], tuple[dict, dict]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +103,39 @@ def _network_kwargs(cfg, ds) -> tuple[dict, dict]:
   if cfg.G.filter_design != "kaiser":
     g_kwargs["filter_design"] = cfg.G.filter_design
   return g_kwargs, config_lib.discriminator_kwargs(cfg, **shape)
+
+
+def open_training_set(cfg: ml_collections.ConfigDict) -> data.ImageDataset:
+  """The dataset `cfg.data` names, with the config's resolution/mirror."""
+  if not cfg.data:
+    raise ValueError("config.data: expected a dataset (--config.data=PATH: "
+                     "a folder, a .zip, tfds:DIR[:SPLIT] or demo[:RES]), "
+                     "got nothing")
+  return data.open_dataset(os.path.expanduser(cfg.data),
+                           resolution=cfg.resolution,
+                           use_labels=cfg.use_labels, max_size=cfg.max_size,
+                           mirror=cfg.mirror)
+
+
+def build_networks(cfg: ml_collections.ConfigDict, ds: data.ImageDataset
+                   ) -> Networks:
+  """G and D for a config and dataset, and the variables a fresh run of
+  that config starts from (seeded by `cfg.seed`, as `train` seeds them)."""
+  g_kwargs, d_kwargs = _network_kwargs(cfg, ds)
+  G = convert.generator_from_kwargs(
+      g_kwargs, filtered_lrelu_impl=cfg.G.filtered_lrelu_impl,
+      mixed_precision=cfg.mixed_precision)
+  D = convert.discriminator_from_kwargs(d_kwargs,
+                                        mixed_precision=cfg.mixed_precision)
+  init_key, _ = jax.random.split(jax.random.key(cfg.seed))
+  g_init, d_init = jax.random.split(init_key)
+  z = np.zeros((1, G.z_dim), np.float32)
+  c = np.zeros((1, ds.label_dim), np.float32)
+  img = np.zeros((1, ds.resolution, ds.resolution, ds.num_channels),
+                 np.float32)
+  return Networks(G=G, D=D, g_kwargs=g_kwargs, d_kwargs=d_kwargs,
+                  init=lambda: (jax.jit(G.init)(g_init, z, c),
+                                jax.jit(D.init)(d_init, img, c)))
 
 
 def _load_resume(path: str) -> dict[str, dict]:
@@ -139,14 +186,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
     workdir.mkdir(parents=True, exist_ok=True)
   start_time = time.time()
 
-  if not cfg.data:
-    raise ValueError("config.data: expected a dataset (--config.data=PATH: "
-                     "a folder, a .zip, tfds:DIR[:SPLIT] or demo[:RES]), "
-                     "got nothing")
-  ds = data.open_dataset(os.path.expanduser(cfg.data),
-                         resolution=cfg.resolution,
-                         use_labels=cfg.use_labels, max_size=cfg.max_size,
-                         mirror=cfg.mirror)
+  ds = open_training_set(cfg)
   _log(f"dataset {ds!r}")
   batch_gpu, local_batch = _batch_layout(cfg)
   mesh = jax.make_mesh((jax.device_count(),), (step_lib.DATA_AXIS,),
@@ -154,22 +194,20 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P(step_lib.DATA_AXIS))
 
-  g_kwargs, d_kwargs = _network_kwargs(cfg, ds)
-  G = convert.generator_from_kwargs(
-      g_kwargs, filtered_lrelu_impl=cfg.G.filtered_lrelu_impl,
-      mixed_precision=cfg.mixed_precision)
-  D = convert.discriminator_from_kwargs(d_kwargs,
-                                        mixed_precision=cfg.mixed_precision)
+  nets = build_networks(cfg, ds)
+  G, D, g_kwargs, d_kwargs = nets.G, nets.D, nets.g_kwargs, nets.d_kwargs
   g_tx = step_lib.adam(cfg.optim.G_lr, cfg.optim.betas, cfg.optim.eps,
                        cfg.optim.G_reg_interval)
   d_tx = step_lib.adam(cfg.optim.D_lr, cfg.optim.betas, cfg.optim.eps,
                        cfg.optim.D_reg_interval)
+  if cfg.D.freeze_layers:
+    d_tx = step_lib.freeze(
+        d_tx, convert.discriminator.abstract_variables(D)["params"],
+        stylegan2.frozen_layer_names(D, cfg.D.freeze_layers))
   loss = _loss_config(cfg)
   builder = step_lib.StepBuilder(G, D, g_tx, d_tx, loss, mesh, batch_gpu)
 
-  key = jax.random.key(cfg.seed)
-  init_key, run_key = jax.random.split(key)
-  g_init, d_init = jax.random.split(init_key)
+  _, run_key = jax.random.split(jax.random.key(cfg.seed))
   fresh = {"G": convert.generator.abstract_variables(G),
            "D": convert.discriminator.abstract_variables(D)}
   fresh["G_ema"] = fresh["G"]
@@ -194,7 +232,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
     _log(f"resumed {workdir} at kimg {counters.cur_nimg / 1e3:.1f} "
          f"(iteration {counters.batch_idx})")
   else:
-    g_vars, d_vars = _fresh_variables(G, D, g_init, d_init, ds)
+    g_vars, d_vars = nets.init()
     networks = {"G": g_vars, "D": d_vars, "G_ema": g_vars}
     if cfg.resume:
       loaded = _load_resume(cfg.resume)
@@ -243,7 +281,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
   maintenance_time = tick_start_time - start_time
   last_stats: dict[str, Any] = {}
   try:
-    while True:
+    while counters.cur_nimg < cfg.total_kimg * 1000:  # else done already
       local = next(iterator)
       real = data.global_batch(
           {"image": local["image"], "label": local["label"]}, batch_sharding)
@@ -325,17 +363,6 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
       log.close()
   _log(f"done: {workdir}")
   return TrainResult(workdir, counters, last_stats)
-
-
-def _fresh_variables(G, D, g_key, d_key, ds):
-  """Initial G and D variables for the dataset's shapes."""
-  z = np.zeros((1, G.z_dim), np.float32)
-  c = np.zeros((1, ds.label_dim), np.float32)
-  img = np.zeros((1, ds.resolution, ds.resolution, ds.num_channels),
-                 np.float32)
-  g_vars = jax.jit(G.init)(g_key, z, c)
-  d_vars = jax.jit(D.init)(d_key, img, c)
-  return g_vars, d_vars
 
 
 def _gen_labels(labels: np.ndarray, cfg, batch_idx: int, num_phases: int

@@ -20,7 +20,7 @@ the official loss updates them) use the global batch's statistics through
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import flax
@@ -98,6 +98,20 @@ def adam(lr: float, betas: tuple[float, float], eps: float,
   ratio = 1.0 if reg_interval is None else reg_interval / (reg_interval + 1)
   return optax.adam(lr * ratio, b1=betas[0] ** ratio, b2=betas[1] ** ratio,
                     eps=eps)
+
+
+def freeze(tx: optax.GradientTransformation, params: Any,
+           frozen: Sequence[str]) -> optax.GradientTransformation:
+  """`tx` for every parameter but those under the dotted module names in
+  `frozen` (e.g. "b64.conv0"), which never change (official Freeze-D: their
+  weights are buffers, outside the optimizer)."""
+  def label(path, _):
+    name = ".".join(str(k.key) for k in path)
+    return "frozen" if any(name.startswith(f + ".") for f in frozen) else (
+        "trained")
+  labels = jax.tree_util.tree_map_with_path(label, params)
+  return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()},
+                               labels)
 
 
 @flax.struct.dataclass

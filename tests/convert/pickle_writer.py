@@ -14,6 +14,7 @@ import sys
 import types
 from collections import OrderedDict
 from collections.abc import Mapping
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -263,3 +264,27 @@ def _module_from_tree(class_name, tree, init_kwargs=None):
       params[key] = _param(value)
   return _Module(class_name, params=params, buffers=buffers, modules=modules,
                  init_kwargs=init_kwargs)
+
+
+def snapshot_bytes(networks: Mapping[str, tuple[Any, Mapping, Mapping]]
+                   ) -> bytes:
+  """An official-format snapshot pickle of sg3jax networks.
+
+  `networks`: "G" / "D" / "G_ema" -> (module, variables, official init
+  kwargs); missing names are None in the file, as is augment_pipe. Each
+  network holds every official tensor, the computed filter buffers
+  included (C-ordered copies: the writer stores raw buffers).
+  """
+  # Imported here: the torch-free writer itself needs only NumPy.
+  from sg3jax import convert  # pylint: disable=g-import-not-at-top
+  data = {"G": None, "D": None, "G_ema": None, "augment_pipe": None,
+          "training_set_kwargs": None}
+  for name, (module, variables, init_kwargs) in networks.items():
+    computed = (convert.discriminator._computed_buffers(module)
+                if name == "D" else convert.generator._computed_buffers(module))
+    state = {k: np.array(a, order="C") for k, a in
+             convert.state_dict_from_variables(variables).items()}
+    state.update({k: f for k, f in computed.items() if f is not None})
+    data[name] = network_object(
+        "Discriminator" if name == "D" else "Generator", state, init_kwargs)
+  return _dumps(data, protocol=3)

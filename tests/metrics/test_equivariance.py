@@ -22,7 +22,6 @@ from absl.testing import parameterized
 from sg3jax import checkpoint
 from sg3jax import convert
 from sg3jax.cli import metrics as metrics_cli
-from sg3jax.convert import generator as convert_generator
 from sg3jax.metrics import equivariance as eq
 from sg3jax.metrics import metric_main
 from tests import official
@@ -492,20 +491,11 @@ class CommandTest(absltest.TestCase):
 
   def test_cli_reads_official_pickles(self):
     G, variables = tiny()
-    # The same G_ema as an official-format pickle (C-ordered arrays: the
-    # writer stores raw buffers), with the designed filter buffers.
-    state = {k: np.array(a, order="C") for k, a in
-             convert.state_dict_from_variables(variables).items()}
-    state.update({k: f for k, f in convert_generator._computed_buffers(
-        G).items() if f is not None})
     root = pathlib.Path(self.create_tempdir().full_path)
     pkl = root / "run" / "network-snapshot-000000.pkl"
     pkl.parent.mkdir()
-    pkl.write_bytes(pickle_writer._dumps({
-        "G": None, "D": None, "augment_pipe": None,
-        "G_ema": pickle_writer.network_object("Generator", state,
-                                              TINY_KWARGS),
-        "training_set_kwargs": None}, protocol=3))
+    pkl.write_bytes(pickle_writer.snapshot_bytes(
+        {"G_ema": (G, variables, TINY_KWARGS)}))
     metrics_cli.run(["metrics", f"--network={pkl}", "--metrics=eqt50k_frac",
                      "--num=6", "--batch=4", "--seed=3", "--noprogress",
                      f"--outdir={root}"])

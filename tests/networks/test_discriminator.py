@@ -171,5 +171,23 @@ class ConversionTest(absltest.TestCase):
                                              img_channels=3, bogus=1))
 
 
+class FreezeTest(absltest.TestCase):
+
+  def test_layers_are_counted_from_the_image_as_official(self):
+    D = convert.discriminator_from_kwargs(dict(
+        c_dim=0, img_resolution=16, img_channels=3,
+        block_kwargs=dict(freeze_layers=5)))
+    self.assertEqual(stylegan2.frozen_layer_names(D, 5),
+                     ["b16.fromrgb", "b16.conv0", "b16.conv1", "b16.skip",
+                      "b8.conv0"])
+    self.assertEqual(stylegan2.frozen_layer_names(D, 0), [])
+    self.assertLen(stylegan2.frozen_layer_names(D, 100), 7)
+    orig = D.clone(architecture="orig")
+    self.assertEqual(stylegan2.frozen_layer_names(orig, 4),
+                     ["b16.fromrgb", "b16.conv0", "b16.conv1", "b8.conv0"])
+    with self.assertRaisesRegex(ValueError, "freeze_layers: expected an int"):
+      stylegan2.frozen_layer_names(D, -1)
+
+
 if __name__ == "__main__":
   absltest.main()

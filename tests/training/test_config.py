@@ -1,21 +1,11 @@
 """Training configs: the official table, capacity rules, experiment files."""
 
-import importlib.util
-import pathlib
-
 from absl.testing import absltest
 from absl.testing import parameterized
 
+from sg3jax import convert
 from sg3jax.training import config as config_lib
-
-_EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
-
-
-def _load(name: str, arg: str | None = None):
-  spec = importlib.util.spec_from_file_location(name, _EXPERIMENTS / name)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+from tests.training import tiny
 
 
 def _kwargs(c, res=256):
@@ -40,6 +30,20 @@ class ConfigTest(parameterized.TestCase):
                      (None, 16))
     self.assertAlmostEqual(c.ema_kimg, 10.0)
     self.assertEqual(c.loss.blur_init_sigma, 0.0)
+
+  def test_filter_schedule_options_are_generator_kwargs(self):
+    c = config_lib.base_config("stylegan3-t")
+    g, _ = _kwargs(c)
+    names = ("first_cutoff", "first_stopband", "last_stopband_rel",
+             "margin_size", "filter_size", "lrelu_upsampling")
+    self.assertEqual(tuple(g[k] for k in names),
+                     (2.0, 2 ** 2.1, 2 ** 0.3, 10, 6, 2))
+    c.G.filter_size = 1
+    c.G.margin_size = 0
+    g, _ = _kwargs(c)
+    G = convert.generator_from_kwargs(g)
+    self.assertEqual((G.synthesis_kwargs["filter_size"],
+                      G.synthesis_kwargs["margin_size"]), (1, 0))
 
   def test_r_doubles_g_capacity_and_fades_blur(self):
     c = config_lib.base_config("stylegan3-r")
@@ -75,7 +79,7 @@ class ConfigTest(parameterized.TestCase):
   )
   def test_experiment_files_follow_the_official_table(
       self, name, arg, gamma, batch_gpu, snap):
-    c = _load(name, arg)
+    c = tiny.load_experiment(name, arg)
     self.assertEqual((c.loss.r1_gamma, c.batch_gpu, c.snapshot_ticks,
                       c.batch_size), (gamma, batch_gpu, snap, 32))
     self.assertEqual(c.data, "")  # must be given
@@ -92,7 +96,7 @@ class ConfigTest(parameterized.TestCase):
       config_lib.base_config("stylegan4")
 
   def test_quickstart_trains_on_the_demo_dataset(self):
-    c = _load("quickstart.py")
+    c = tiny.load_experiment("quickstart.py")
     self.assertTrue(c.data.startswith("demo"))
     self.assertLessEqual(c.total_kimg, 5)
 

@@ -26,6 +26,7 @@ from PIL import Image
 from sg3jax import checkpoint
 from sg3jax.training import checkpoints
 from sg3jax.training import loop
+from tests.convert import pickle_writer
 from tests.training import tiny
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -217,6 +218,83 @@ class TwoProcessTest(absltest.TestCase):
     networks = checkpoint.load_networks(workdir)
     self.assertTrue(all(np.all(np.isfinite(x)) for x in
                         jax.tree.leaves(networks["G_ema"][1])))
+
+
+def _params(variables):
+  return {jax.tree_util.keystr(k): np.asarray(v) for k, v in
+          jax.tree_util.tree_leaves_with_path(variables["params"])}
+
+
+class InProcessTrainTest(absltest.TestCase):
+  """Short in-process runs: transfer from an official pickle, Freeze-D."""
+
+  def test_resume_from_an_official_pickle(self):
+    cfg = tiny.tiny_config()
+    cfg.total_kimg = 0.008  # one iteration
+    # "Official" networks: the tiny config initialized with another seed,
+    # written as an official snapshot.
+    source_cfg = tiny.tiny_config()
+    source_cfg.seed = 7
+    nets = loop.build_networks(source_cfg,
+                               loop.open_training_set(source_cfg))
+    g_vars, d_vars = nets.init()
+    pkl = pathlib.Path(self.create_tempdir().full_path) / "snapshot.pkl"
+    pkl.write_bytes(pickle_writer.snapshot_bytes({
+        "G": (nets.G, g_vars, nets.g_kwargs),
+        "D": (nets.D, d_vars, nets.d_kwargs),
+        "G_ema": (nets.G, g_vars, nets.g_kwargs)}))
+    # With zero learning rates the run ends where it started: on the
+    # pickle's weights, not on its own seed-0 initialization.
+    cfg.resume = str(pkl)
+    cfg.optim.G_lr = 0.0
+    cfg.optim.D_lr = 0.0
+    workdir = self.create_tempdir().full_path
+    loop.train(cfg, workdir)
+    trained = checkpoints.load_run_networks(workdir)
+    own_g, _ = loop.build_networks(cfg, loop.open_training_set(cfg)).init()
+    for name, expected in (("G", g_vars), ("D", d_vars), ("G_ema", g_vars)):
+      got = _params(trained[name][1])
+      for key, value in _params(expected).items():
+        np.testing.assert_array_equal(got[key], value, err_msg=name + key)
+    self.assertFalse(np.array_equal(
+        _params(trained["G"][1])["['mapping']['fc0']['weight']"],
+        _params(own_g)["['mapping']['fc0']['weight']"]))
+
+  def test_resume_from_a_pickle_of_another_config_names_the_problems(self):
+    cfg = tiny.tiny_config()
+    other = tiny.tiny_config()
+    other.G.z_dim = 8
+    nets = loop.build_networks(other, loop.open_training_set(other))
+    g_vars, d_vars = nets.init()
+    pkl = pathlib.Path(self.create_tempdir().full_path) / "other.pkl"
+    pkl.write_bytes(pickle_writer.snapshot_bytes({
+        "G": (nets.G, g_vars, nets.g_kwargs),
+        "D": (nets.D, d_vars, nets.d_kwargs)}))
+    cfg.resume = str(pkl)
+    with self.assertRaisesRegex(
+        ValueError, r"resume .*other.pkl: G does not match the config "
+        r"\(1 problems\): \['params'\]\['mapping'\]\['fc0'\]\['weight'\]: "
+        r"expected shape \(16, \d+\), got \(8, \d+\)"):
+      loop.train(cfg, self.create_tempdir().full_path)
+
+  def test_freeze_d_keeps_the_first_layers(self):
+    cfg = tiny.tiny_config()
+    cfg.total_kimg = 0.016  # two iterations, one with R1
+    cfg.D.freeze_layers = 4  # the whole b16 block
+    workdir = self.create_tempdir().full_path
+    loop.train(cfg, workdir)
+    _, d_init = loop.build_networks(cfg, loop.open_training_set(cfg)).init()
+    networks = checkpoints.load_run_networks(workdir)
+    d_module, d_trained = networks["D"]
+    before, after = _params(d_init), _params(d_trained)
+    for key in before:
+      if key.startswith("['b16']"):
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+      elif key.endswith("['weight']"):
+        self.assertFalse(np.array_equal(after[key], before[key]), key)
+    meta = json.loads((pathlib.Path(workdir) / "config.json").read_text())
+    self.assertEqual(meta["D"]["freeze_layers"], 4)
+    self.assertEqual(d_module.img_resolution, 16)
 
 
 class BadConfigTest(absltest.TestCase):

@@ -1,36 +1,26 @@
-"""A tiny training configuration shared by the training tests."""
+"""The tiny training configuration shared by the training tests: the one in
+experiments/tiny.py (StyleGAN3-T at 16x16, 4 layers, batch 8)."""
+
+import importlib.util
+import pathlib
 
 import ml_collections
 
-from sg3jax.training import config as config_lib
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
+
+
+def load_experiment(filename: str, arg: str | None = None
+                    ) -> ml_collections.ConfigDict:
+  """`get_config(arg)` of experiments/<filename>."""
+  spec = importlib.util.spec_from_file_location(
+      filename.removesuffix(".py"), EXPERIMENTS / filename)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
 
 
 def tiny_config() -> ml_collections.ConfigDict:
-  """StyleGAN3-T at 16x16 with 16 channels, 4 layers; one step per tick.
-
-  Batch 8, lazy R1 every 2 iterations (so both step programs run), fp32,
-  the XLA filtered_lrelu.
-  """
-  c = config_lib.base_config("stylegan3-t")
-  c.data = "demo:16"
-  c.data_threads = 2
-  c.batch_size = 8
-  c.total_kimg = 0.032  # 4 iterations
-  c.tick_kimg = 0.008
-  c.snapshot_ticks = 1
-  c.image_snapshot_ticks = 100
-  c.grid = (2, 2)
-  c.G.z_dim = 16
-  c.G.w_dim = 16
-  c.cbase = 512
-  c.cmax = 16
-  c.G.num_layers = 4
-  c.G.num_fp16_res = 0
-  c.D.num_fp16_res = 0
-  c.G.filtered_lrelu_impl = "xla"
-  c.loss.r1_gamma = 1.0
-  c.optim.D_reg_interval = 2
-  return c
+  return load_experiment("tiny.py")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

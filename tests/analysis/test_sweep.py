@@ -1,0 +1,224 @@
+"""Ablation sweeps: variant parsing, resumable results, the table, and the
+tiny sweep of experiments/filter_sweep.py:tiny run end to end (CLI)."""
+
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from absl.testing import absltest
+from PIL import Image
+
+from sg3jax import checkpoint
+from sg3jax.analysis import figures
+from sg3jax.analysis import sweep
+from sg3jax.cli import sweep as sweep_cli
+from sg3jax.metrics import equivariance
+from tests.training import tiny
+
+_SWEEP_FILE = tiny.EXPERIMENTS / "filter_sweep.py"
+
+
+def _rows():
+  return [
+      {"variant": "a", "changes": "", "stage": "init", "kimg": 0.0,
+       "eqt50k_int": 60.0, "eqr50k": 20.123},
+      {"variant": "b", "changes": "G.filter_size=1", "stage": "init",
+       "kimg": 0.0, "eqt50k_int": 30.5, "eqr50k": 15.0},
+      {"variant": "a", "changes": "", "stage": "trained", "kimg": 0.5,
+       "eqt50k_int": 55.0, "eqr50k": 19.0},
+  ]
+
+
+class DefinitionTest(absltest.TestCase):
+
+  def test_parse_changes(self):
+    self.assertEqual(
+        sweep.parse_changes("G.conv_kernel=1, G.use_radial_filters=True, "
+                            "G.filter_design=lanczos, cbase='64'", variant="v"),
+        {"G.conv_kernel": 1, "G.use_radial_filters": True,
+         "G.filter_design": "lanczos", "cbase": "64"})
+    self.assertEqual(sweep.parse_changes("  ", variant="v"), {})
+    with self.assertRaisesRegex(ValueError, "variant 'v': expected key=value"):
+      sweep.parse_changes("G.filter_size", variant="v")
+
+  def test_apply_changes_copies_and_checks_keys(self):
+    base = tiny.tiny_config()
+    cfg = sweep.apply_changes(base, {"G.filter_size": 1, "batch_size": 16},
+                              variant="v")
+    self.assertEqual((cfg.G.filter_size, base.G.filter_size), (1, 6))
+    self.assertEqual(cfg.ema_kimg, 16 * 10 / 32)  # references follow
+    with self.assertRaisesRegex(ValueError, "variant 'v': unknown config key "
+                                "'G.filter_sise'"):
+      sweep.apply_changes(base, {"G.filter_sise": 1}, variant="v")
+    with self.assertRaisesRegex(ValueError, "no config group 'X'"):
+      sweep.apply_changes(base, {"X.y": 1}, variant="v")
+    with self.assertRaisesRegex(ValueError, "G.filter_size='big'"):
+      sweep.apply_changes(base, {"G.filter_size": "big"}, variant="v")
+
+  def test_selected_variants(self):
+    c = tiny.load_experiment("filter_sweep.py", "tiny")
+    self.assertEqual([n for n, _ in sweep.selected_variants(c)],
+                     ["baseline", "no_filter", "config_r_layers"])
+    c.only = "config_r_layers, baseline"
+    self.assertEqual([n for n, _ in sweep.selected_variants(c)],
+                     ["config_r_layers", "baseline"])
+    c.only = "baseline,nope"
+    with self.assertRaisesRegex(ValueError, r"only: unknown variants \['nope'"):
+      sweep.selected_variants(c)
+    c.only = ""
+    c.variants = (("a", ""), ("a", "G.filter_size=1"))
+    with self.assertRaisesRegex(ValueError, "names must be unique"):
+      sweep.selected_variants(c)
+
+  def test_full_sweep_variants_apply_to_its_base(self):
+    c = tiny.load_experiment("filter_sweep.py")
+    for name, changes in sweep.selected_variants(c):
+      cfg = sweep.apply_changes(c.base, sweep.parse_changes(
+          changes, variant=name), variant=name)
+      self.assertEqual(cfg.data, c.base.data)
+    self.assertGreaterEqual(len(c.variants), 10)
+
+  def test_bad_sweep_fields(self):
+    c = tiny.load_experiment("filter_sweep.py", "tiny")
+    c.metrics = ("fid50k",)
+    with self.assertRaisesRegex(ValueError, "metrics: expected names"):
+      sweep.run_sweep(c, self.create_tempdir().full_path)
+    c = tiny.load_experiment("filter_sweep.py", "tiny")
+    c.variants = (("bad", "G.no_such_option=1"),)
+    with self.assertRaisesRegex(ValueError, "unknown config key"):
+      sweep.run_sweep(c, self.create_tempdir().full_path)
+
+
+class ResultsTest(absltest.TestCase):
+
+  def test_partial_last_line_is_dropped_before_appending(self):
+    workdir = pathlib.Path(self.create_tempdir().full_path)
+    path = workdir / "results.jsonl"
+    path.write_text(json.dumps(_rows()[0]) + "\n" + '{"variant": "b", "st')
+    self.assertEqual(sweep.read_results(workdir), [_rows()[0]])
+    sweep._drop_partial_line(path)
+    self.assertEqual(path.read_text(), json.dumps(_rows()[0]) + "\n")
+    path.write_text("not json\n" + json.dumps(_rows()[0]) + "\n")
+    with self.assertRaisesRegex(ValueError, "results.jsonl:1: not a JSON"):
+      sweep.read_results(workdir)
+
+  def test_summary_order_and_markdown(self):
+    rows = sweep.summary_rows(_rows()[::-1], [("a", ""), ("b", "x")])
+    self.assertEqual([(r["variant"], r["stage"]) for r in rows],
+                     [("a", "init"), ("a", "trained"), ("b", "init")])
+    table = sweep.markdown_table(rows, ["eqt50k_int", "eqr50k"]).splitlines()
+    self.assertEqual(table[0], "| variant | changes | EQ-T init | EQ-R init "
+                     "| EQ-T 0.5 kimg | EQ-R 0.5 kimg |")
+    self.assertEqual(table[2], "| a | (base) | 60.00 | 20.12 | 55.00 | 19.00 |")
+    self.assertEqual(table[3],
+                     "| b | `G.filter_size=1` | 30.50 | 15.00 | - | - |")
+
+  def test_figure_has_a_bar_per_variant_and_stage(self):
+    fig = figures.sweep_figure(_rows(), ["eqt50k_int", "eqr50k"],
+                               sweep.METRIC_LABELS)
+    bars = [p.get_width() for p in fig.axes[0].patches]
+    np.testing.assert_array_equal(bars[:2], [60.0, 30.5])  # init: a, b
+    self.assertEqual(bars[2], 55.0)  # trained: a
+    self.assertTrue(np.isnan(bars[3]))  # trained: b not measured
+    self.assertEqual([a.get_title() for a in fig.axes], ["EQ-T", "EQ-R"])
+    figures.save_figure(fig, self.create_tempdir().full_path + "/f.png")
+
+
+class TinySweepTest(absltest.TestCase):
+  """experiments/filter_sweep.py:tiny through `sg3jax sweep`, run once
+  (`make test` distributes tests by class, so one worker runs this)."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls._tmp = tempfile.TemporaryDirectory()
+    cls.workdir = pathlib.Path(cls._tmp.name) / "sweep"
+    cls.argv = ["sg3jax sweep", f"--config={_SWEEP_FILE}:tiny",
+                f"--workdir={cls.workdir}"]
+    sweep_cli.run(cls.argv)
+    cls.rows = json.loads((cls.workdir / "sweep.json").read_text())["rows"]
+    cls.value = {(r["variant"], r["stage"]): r for r in cls.rows}
+
+  @classmethod
+  def tearDownClass(cls):
+    cls._tmp.cleanup()
+    super().tearDownClass()
+
+  def test_every_variant_and_stage_is_measured(self):
+    self.assertEqual([(r["variant"], r["stage"]) for r in self.rows], [
+        ("baseline", "init"), ("baseline", "trained"), ("no_filter", "init"),
+        ("no_filter", "trained"), ("config_r_layers", "init"),
+        ("config_r_layers", "trained")])
+    for r in self.rows:
+      for metric in ("eqt50k_int", "eqt50k_frac", "eqr50k"):
+        self.assertTrue(np.isfinite(r[metric]), (r, metric))
+    table = (self.workdir / "sweep.md").read_text()
+    self.assertIn("| no_filter | `G.filter_size=1` | "
+                  f"{self.value['no_filter', 'init']['eqt50k_int']:.2f} |",
+                  table)
+    with Image.open(self.workdir / "sweep.png") as image:
+      self.assertGreater(image.size[0], 300)
+
+  def test_trained_values_are_the_metric_of_the_runs_g_ema(self):
+    c = tiny.load_experiment("filter_sweep.py", "tiny")
+    module, g_ema = checkpoint.load_generator(
+        self.workdir / "runs" / "no_filter")
+    self.assertEqual(module.synthesis_kwargs["filter_size"], 1)
+    got = equivariance.compute_equivariance(
+        module, g_ema, "frac", num=c.eq_num, batch=c.eq_batch, seed=c.seed,
+        progress=False)["psnr"]
+    trained = self.value["no_filter", "trained"]["eqt50k_frac"]
+    self.assertAlmostEqual(got, trained, delta=1e-6 * abs(trained))
+    # Training moved the weights, so the figure differs from init's.
+    self.assertNotAlmostEqual(
+        trained, self.value["no_filter", "init"]["eqt50k_frac"], places=3)
+
+  def test_the_ablations_move_equivariance_the_expected_way(self):
+    for stage in ("init", "trained"):
+      base = self.value["baseline", stage]
+      # Without low-pass filters the nonlinearity aliases: sub-pixel
+      # translations are far from equivariant.
+      self.assertLess(self.value["no_filter", stage]["eqt50k_frac"],
+                      base["eqt50k_frac"] - 10)
+      # 1x1 convolutions and radial filters make layers rotation
+      # equivariant (config R).
+      self.assertGreater(self.value["config_r_layers", stage]["eqr50k"],
+                         base["eqr50k"] + 20)
+
+  def test_rerun_resumes_without_recomputing(self):
+    results = (self.workdir / "results.jsonl").read_text()
+    steps = sorted(p.name for p in
+                   (self.workdir / "runs/baseline/checkpoints").iterdir())
+    sweep_cli.run(self.argv)
+    self.assertEqual((self.workdir / "results.jsonl").read_text(), results)
+    self.assertEqual(sorted(p.name for p in (
+        self.workdir / "runs/baseline/checkpoints").iterdir()), steps)
+
+  def _run_module(self, *overrides: str) -> subprocess.CompletedProcess:
+    """`python -m sg3jax.sweep` with config overrides (absl registers the
+    --config.* flags once per process, so these run in a fresh one)."""
+    return subprocess.run(
+        [sys.executable, "-m", "sg3jax.sweep", *self.argv[1:], *overrides],
+        capture_output=True, text=True, timeout=300, check=False)
+
+  def test_a_different_sweep_in_the_same_workdir_is_refused(self):
+    refused = self._run_module("--config.eq_num=16")
+    self.assertEqual(refused.returncode, 1)
+    self.assertIn("holds a different sweep (fields ['eq_num'] differ",
+                  refused.stderr)
+    # Choosing a subset is not a different sweep: nothing is recomputed and
+    # the summary holds the subset.
+    results = (self.workdir / "results.jsonl").read_text()
+    subset = self._run_module("--config.only=no_filter")
+    self.assertEqual(subset.returncode, 0, subset.stderr[-2000:])
+    self.assertEqual((self.workdir / "results.jsonl").read_text(), results)
+    self.assertEqual(
+        json.loads((self.workdir / "sweep.json").read_text())["rows"],
+        [r for r in self.rows if r["variant"] == "no_filter"])
+    sweep_cli.run(self.argv)
+
+if __name__ == "__main__":
+  absltest.main()
