@@ -73,5 +73,7 @@ def bias_act(
     x = x * gain
   if clamp is not None:
     clamp = _validate.positive_float("clamp", clamp, allow_zero=True)
-    x = jnp.clip(x, -clamp, clamp)
+    # Not jnp.clip: its gradient is 0.5 exactly at +-clamp; torch.clamp
+    # (the official reference) and filtered_lrelu pass 1 there.
+    x = jnp.where(jnp.abs(x) > clamp, jnp.sign(x) * clamp, x)
   return x

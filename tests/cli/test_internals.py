@@ -10,25 +10,15 @@ from PIL import Image
 from sg3jax import analysis
 from sg3jax import checkpoint
 from sg3jax.cli import internals
-from sg3jax.convert import state_dict_from_variables
-from sg3jax.convert.generator import _computed_buffers
 from tests.analysis import tiny
-from tests.convert.pickle_writer import _dumps
-from tests.convert.pickle_writer import network_object
+from tests.convert import pickle_writer
 
 
 def _write_tiny_pkl(path: pathlib.Path) -> pathlib.Path:
   """The tiny generator as G_ema of an official-format pickle."""
   module, variables = tiny.generator()
-  state = state_dict_from_variables(variables)
-  state.update({k: f for k, f in _computed_buffers(module).items()
-                if f is not None})
-  # C order: the test pickle writer stores bytes in C order of the view.
-  state = {k: np.array(a, order="C") for k, a in state.items()}
-  data = {"G": None, "D": None, "augment_pipe": None,
-          "training_set_kwargs": None,
-          "G_ema": network_object("Generator", state, tiny.INIT_KWARGS)}
-  path.write_bytes(_dumps(data, protocol=3))
+  path.write_bytes(pickle_writer.snapshot_bytes(
+      {"G_ema": (module, variables, tiny.INIT_KWARGS)}))
   return path
 
 

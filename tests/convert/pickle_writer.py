@@ -174,7 +174,9 @@ class _Parameter:
 
 
 def _tensor(array: np.ndarray) -> _Tensor:
-  """A contiguous tensor with its own storage."""
+  """A contiguous tensor with its own storage (of a C-ordered copy: the
+  storage holds raw bytes, which must match the strides)."""
+  array = np.array(array, order="C")  # (ascontiguousarray makes 0-d 1-d)
   strides = [s // array.itemsize for s in array.strides]
   return _Tensor(_Storage(array), 0, array.shape, strides)
 
@@ -273,7 +275,7 @@ def snapshot_bytes(networks: Mapping[str, tuple[Any, Mapping, Mapping]]
   `networks`: "G" / "D" / "G_ema" -> (module, variables, official init
   kwargs); missing names are None in the file, as is augment_pipe. Each
   network holds every official tensor, the computed filter buffers
-  included (C-ordered copies: the writer stores raw buffers).
+  included.
   """
   # Imported here: the torch-free writer itself needs only NumPy.
   from sg3jax import convert  # pylint: disable=g-import-not-at-top
@@ -282,8 +284,7 @@ def snapshot_bytes(networks: Mapping[str, tuple[Any, Mapping, Mapping]]
   for name, (module, variables, init_kwargs) in networks.items():
     computed = (convert.discriminator._computed_buffers(module)
                 if name == "D" else convert.generator._computed_buffers(module))
-    state = {k: np.array(a, order="C") for k, a in
-             convert.state_dict_from_variables(variables).items()}
+    state = dict(convert.state_dict_from_variables(variables))
     state.update({k: f for k, f in computed.items() if f is not None})
     data[name] = network_object(
         "Discriminator" if name == "D" else "Generator", state, init_kwargs)

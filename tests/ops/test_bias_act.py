@@ -47,6 +47,16 @@ class BiasActTest(parameterized.TestCase):
     np.testing.assert_allclose(clamped, np.clip(expected, -0.3, 0.3),
                                rtol=1e-5, atol=1e-6)
 
+  def test_clamp_gradient_is_one_up_to_and_at_the_bound(self):
+    # torch.clamp's gradient (the official reference path): 1 where
+    # -clamp <= y <= clamp, the bounds included; 0 beyond.
+    x = np.array([-0.5, -0.3, -0.1, 0.0, 0.2, 0.3, 0.7], np.float32)
+    grad = jax.grad(lambda x: ops.bias_act(x, act="linear", clamp=0.3).sum())
+    np.testing.assert_array_equal(grad(x), [0, 1, 1, 1, 1, 1, 0])
+    np.testing.assert_array_equal(
+        ops.bias_act(x, act="linear", clamp=0.3),
+        np.float32([-0.3, -0.3, -0.1, 0.0, 0.2, 0.3, 0.3]))
+
   def test_default_gains_are_official(self):
     spec = ops.bias_act_activations()
     self.assertAlmostEqual(spec["lrelu"].def_gain, np.sqrt(2))
