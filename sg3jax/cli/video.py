@@ -11,6 +11,7 @@ bundles, `--fps`); `--format=png` writes
 `video.png`, `--png_frames` evenly spaced frames side by side.
 """
 
+import contextlib
 import pathlib
 import re
 import subprocess
@@ -125,8 +126,11 @@ def write_mp4(frames: Iterable[np.ndarray], path: str | pathlib.Path, *,
   except BaseException:
     if process is not None:
       process.kill()
-      process.stdin.close()
       process.wait()
+      # Closing flushes frames still buffered into the dead ffmpeg's pipe;
+      # that BrokenPipeError must not hide the error being raised.
+      with contextlib.suppress(BrokenPipeError):
+        process.stdin.close()
     raise
   if process is None:
     raise ValueError("frames: expected at least one frame, got none")
