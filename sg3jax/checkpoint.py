@@ -133,22 +133,27 @@ def load_networks(directory: str | pathlib.Path
   return {name: (modules[name], restored.variables[name]) for name in meta}
 
 
-def load_generator(path: str | pathlib.Path) -> tuple[nn.Module, dict]:
-  """(module, variables) of G_ema, else G, for every `--network` flag.
-
-  `path`: an official `.pkl` (read safely, never executed), an sg3jax
-  network checkpoint or a training run directory.
+def load_any_networks(path: str | pathlib.Path
+                      ) -> dict[str, tuple[nn.Module, dict]]:
+  """{name: (module, variables)} of the G, D and G_ema in `path`: an
+  official `.pkl` (read safely, never executed; networks it holds as None
+  are left out), an sg3jax network checkpoint or a training run directory.
   """
   # Imported here: sg3jax.convert itself saves through this module.
   from sg3jax import convert  # pylint: disable=g-import-not-at-top
-  from sg3jax.networks import Generator  # pylint: disable=g-import-not-at-top
   path = pathlib.Path(path)
-  if path.suffix == ".pkl":
-    loaded = convert.load_official_pickle(path)
-    networks = {name: loaded[name] for name in ("G_ema", "G")
-                if loaded[name] is not None}
-  else:
-    networks = load_networks(path)
+  if path.suffix != ".pkl":
+    return load_networks(path)
+  loaded = convert.load_official_pickle(path)
+  return {name: loaded[name] for name in ("G", "D", "G_ema")
+          if loaded[name] is not None}
+
+
+def load_generator(path: str | pathlib.Path) -> tuple[nn.Module, dict]:
+  """(module, variables) of G_ema, else G, for every `--network` flag
+  (`path` as `load_any_networks` takes it)."""
+  from sg3jax.networks import Generator  # pylint: disable=g-import-not-at-top
+  networks = load_any_networks(path)
   name = "G_ema" if "G_ema" in networks else "G"
   if name not in networks:
     raise ValueError(f"network: expected a G or G_ema in {path}, got "

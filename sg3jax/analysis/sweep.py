@@ -250,8 +250,8 @@ def markdown_table(rows: Sequence[Mapping[str, Any]],
   lines = ["| " + " | ".join(headers) + " |",
            "|" + "---|" * len(headers)]
   for name, by_stage in by_variant.items():
-    changes = next(iter(by_stage.values()))["changes"] or "(base)"
-    cells = [name, f"`{changes}`" if changes != "(base)" else changes]
+    changes = next(iter(by_stage.values()))["changes"]
+    cells = [name, f"`{changes}`" if changes else "(base)"]
     cells += [f"{by_stage[s][m]:.2f}" if s in by_stage else "-"
               for s in stages for m in metrics]
     lines.append("| " + " | ".join(cells) + " |")

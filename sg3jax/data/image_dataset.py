@@ -28,7 +28,7 @@ from sg3jax.data import demo
 # PIL modes the loader accepts and their channel counts; `sg3jax dataset`
 # converts anything else (palette, CMYK, 16-bit) to L or RGB.
 _MODE_CHANNELS = {"L": 1, "RGB": 3, "RGBA": 4}
-_LABELS_FILE = "dataset.json"
+LABELS_FILE = "dataset.json"  # labels of the official dataset format
 _TFDS_PREFIX = "tfds:"
 _DEMO_PREFIX = "demo"
 _DEFAULT_TFDS_SPLIT = "train"
@@ -257,22 +257,22 @@ class _FileBackend(_Backend):
         self._fnames = list_zip_images(self._zip)
       except (OSError, zipfile.BadZipFile) as e:
         raise ValueError(f"path: {path}: cannot read the zip: {e}") from e
-      has_meta = _LABELS_FILE in names
+      has_meta = LABELS_FILE in names
     else:
       self._fnames = list_folder_images(path)
-      has_meta = os.path.isfile(os.path.join(path, _LABELS_FILE))
+      has_meta = os.path.isfile(os.path.join(path, LABELS_FILE))
     if not self._fnames:
       raise ValueError(f"path: {path}: expected image files, found none")
     self.image_shape = self._scan(resolution)
     self._labels = None
     self.label_dim = 0
     if use_labels:
-      where = self._where(_LABELS_FILE)
+      where = self._where(LABELS_FILE)
       if not has_meta:
         raise ValueError(f"{where}: labels were requested (use_labels=True) "
                          "but the file does not exist")
       try:
-        meta = json.loads(self._read_bytes(_LABELS_FILE))
+        meta = json.loads(self._read_bytes(LABELS_FILE))
       except (OSError, ValueError) as e:
         raise ValueError(f"{where}: cannot read the labels: {e}") from e
       self._labels = _LabelTable(where, meta, self._fnames)

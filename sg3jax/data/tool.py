@@ -30,7 +30,6 @@ from sg3jax.data import demo
 from sg3jax.data import image_dataset
 
 TRANSFORMS = ("center-crop", "center-crop-wide")
-_LABELS_FILE = "dataset.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +82,7 @@ def _decode(where: str, data: bytes) -> np.ndarray:
 
 def _iterate_folder(root: str, fnames: list[str]) -> Iterator[SourceImage]:
   labels = {}
-  meta = os.path.join(root, _LABELS_FILE)
+  meta = os.path.join(root, image_dataset.LABELS_FILE)
   if os.path.isfile(meta):
     with open(meta, "rb") as f:
       labels = _load_labels(meta, f.read())
@@ -97,9 +96,9 @@ def _iterate_folder(root: str, fnames: list[str]) -> Iterator[SourceImage]:
 def _iterate_zip(path: str, fnames: list[str]) -> Iterator[SourceImage]:
   with zipfile.ZipFile(path) as zf:
     labels = {}
-    if _LABELS_FILE in zf.namelist():
-      labels = _load_labels(os.path.join(path, _LABELS_FILE),
-                            zf.read(_LABELS_FILE))
+    if image_dataset.LABELS_FILE in zf.namelist():
+      labels = _load_labels(os.path.join(path, image_dataset.LABELS_FILE),
+                            zf.read(image_dataset.LABELS_FILE))
     for fname in fnames:
       where = os.path.join(path, fname)
       yield SourceImage(where, _decode(where, zf.read(fname)),
@@ -344,7 +343,7 @@ def convert_dataset(source: str, dest: str, *,
     if not labels:
       raise ValueError(f"source: {source}: the transform dropped every image")
     has_labels = all(label is not None for _, label in labels)
-    writer.write(_LABELS_FILE, json.dumps(
+    writer.write(image_dataset.LABELS_FILE, json.dumps(
         {"labels": labels if has_labels else None}).encode())
   except BaseException:
     writer.abort()

@@ -138,18 +138,6 @@ def build_networks(cfg: ml_collections.ConfigDict, ds: data.ImageDataset
                                 jax.jit(D.init)(d_init, img, c)))
 
 
-def _load_resume(path: str) -> dict[str, dict]:
-  """{"G", "D", "G_ema": variables} from a run, network checkpoint or pkl."""
-  if path.endswith(".pkl"):
-    loaded = convert.load_official_pickle(path)
-    networks = {k: loaded[k] for k in ("G", "D", "G_ema") if loaded[k]}
-  elif checkpoints.is_run_directory(path):
-    networks = checkpoints.load_run_networks(path)
-  else:
-    networks = network_checkpoint.load_networks(path)
-  return {name: variables for name, (_, variables) in networks.items()}
-
-
 def _check_resume(name: str, expected, got, source: str):
   """`got` if it has `expected`'s structure and shapes, else ValueError."""
   want = {jax.tree_util.keystr(k): v.shape
@@ -235,7 +223,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
     g_vars, d_vars = nets.init()
     networks = {"G": g_vars, "D": d_vars, "G_ema": g_vars}
     if cfg.resume:
-      loaded = _load_resume(cfg.resume)
+      loaded = {name: variables for name, (_, variables) in
+                network_checkpoint.load_any_networks(cfg.resume).items()}
       networks = {name: _check_resume(name, networks[name],
                                       loaded.get(name), cfg.resume)
                   for name in networks}
