@@ -1,11 +1,12 @@
-"""The smallest StyleGAN3-T training run, for tests and quick checks.
+"""The smallest training runs, for tests and quick checks.
 
-    sg3jax train --config=experiments/tiny.py --workdir=out/tiny
+    sg3jax train --config=experiments/tiny.py[:stylegan2] --workdir=out/tiny
 
-16x16 demo shapes, 16 channels, 4 layers, batch 8, 4 iterations of one
-step per tick, lazy R1 every 2 iterations (so both step programs run),
-fp32, the XLA filtered_lrelu. Seconds of compute on a CPU; the networks
-learn nothing useful.
+StyleGAN3-T by default, or StyleGAN2 (`:stylegan2`, with style mixing and
+path length every 2 iterations). 16x16 demo shapes, 16 channels, 4 layers
+(StyleGAN3), batch 8, 4 iterations of one step per tick, lazy R1 every 2
+iterations (so both step programs run), fp32, the XLA filtered_lrelu.
+Seconds of compute on a CPU; the networks learn nothing useful.
 """
 
 import ml_collections
@@ -14,8 +15,12 @@ from sg3jax.training import config as config_lib
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  del arg
-  c = config_lib.base_config("stylegan3-t")
+  variants = ("stylegan3-t", "stylegan2")
+  cfg = arg or "stylegan3-t"
+  if cfg not in variants:
+    raise ValueError(f"config argument: expected one of {variants}, got "
+                     f"{arg!r}")
+  c = config_lib.base_config(cfg)
   c.data = "demo:16"
   c.data_threads = 2
   c.batch_size = 8
@@ -34,4 +39,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.G.filtered_lrelu_impl = "xla"
   c.loss.r1_gamma = 1.0
   c.optim.D_reg_interval = 2
+  if cfg == "stylegan2":
+    c.G.map_depth = 2
+    c.optim.G_reg_interval = 2
   return c

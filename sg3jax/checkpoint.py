@@ -24,7 +24,7 @@ import orbax.checkpoint as ocp
 @dataclasses.dataclass(frozen=True)
 class Network:
   """A network as sg3jax stores it."""
-  class_name: str  # "Generator" or "Discriminator"
+  class_name: str  # "Generator", "StyleGAN2Generator" or "Discriminator"
   init_kwargs: Mapping[str, Any]  # official constructor kwargs
   variables: Mapping[str, Any]  # Flax variables
 
@@ -48,13 +48,15 @@ def build_module(class_name: str, init_kwargs: Mapping
   # Imported here: sg3jax.convert itself saves through this module.
   from sg3jax.convert import discriminator  # pylint: disable=g-import-not-at-top
   from sg3jax.convert import generator  # pylint: disable=g-import-not-at-top
-  if class_name == "Generator":
-    module = generator.generator_from_kwargs(init_kwargs)
+  if class_name in generator.GENERATOR_CLASSES:
+    module = generator.generator_from_kwargs(init_kwargs,
+                                             class_name=class_name)
     return module, generator.abstract_variables(module)
   if class_name == "Discriminator":
     module = discriminator.discriminator_from_kwargs(init_kwargs)
     return module, discriminator.abstract_variables(module)
-  raise ValueError("class_name: expected 'Generator' or 'Discriminator', got "
+  expected = sorted(generator.GENERATOR_CLASSES) + ["Discriminator"]
+  raise ValueError(f"class_name: expected one of {expected}, got "
                    f"{class_name!r}")
 
 

@@ -1,6 +1,9 @@
-"""Access to the official StyleGAN3 reference numbers (../shared/official).
+"""Access to the official StyleGAN3 reference numbers.
 
-The directory is `$SG3JAX_OFFICIAL`, else `<repo>/../shared/official`.
+`load`: ../shared/official (the directory is `$SG3JAX_OFFICIAL`, else
+`<repo>/../shared/official`). `load_extra`: tests/official_extra, numbers
+made the same way for what ../shared/official does not cover (StyleGAN2
+generator, path length, ADA; see its README.md).
 Arrays there are NCHW/OIHW (official layout); `nhwc` and `hwio` convert.
 """
 
@@ -31,6 +34,17 @@ def load(name: str) -> tuple[dict[str, np.ndarray], dict]:
   with np.load(npz) as arrays:
     data = dict(arrays)
   return data, json.loads((OFFICIAL_DIR / f"{name}.json").read_text())
+
+
+EXTRA_DIR = pathlib.Path(__file__).resolve().parent / "official_extra"
+
+
+@functools.cache
+def load_extra(name: str) -> tuple[dict[str, np.ndarray], dict]:
+  """(arrays, parameters) of tests/official_extra/`<name>`.npz / .json."""
+  with np.load(EXTRA_DIR / f"{name}.npz") as arrays:
+    data = dict(arrays)
+  return data, json.loads((EXTRA_DIR / f"{name}.json").read_text())
 
 
 def nhwc(x: np.ndarray) -> np.ndarray:

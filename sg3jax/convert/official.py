@@ -47,7 +47,7 @@ def load_official_pickle(path_or_fileobj: str | os.PathLike | BinaryIO
     `{'G', 'D', 'G_ema'}` -> `(module, variables)` (None where the file
     has None), `'augment_pipe'` -> `{'p', 'init_kwargs'}` or None,
     `'training_set_kwargs'` -> dict or None, and `'init_kwargs'` ->
-    {name: official init kwargs} of the networks.
+    {name: (sg3jax class name, official init kwargs)} of the networks.
   """
   source = getattr(path_or_fileobj, "name", str(path_or_fileobj))
   data = read_network_pickle(path_or_fileobj)
@@ -56,7 +56,7 @@ def load_official_pickle(path_or_fileobj: str | os.PathLike | BinaryIO
   result["augment_pipe"] = augment_pipe_settings(data["augment_pipe"])
   result["training_set_kwargs"] = data["training_set_kwargs"]
   result["init_kwargs"] = {
-      name: (data[name].class_name, dict(data[name].init_kwargs))
+      name: (type(result[name][0]).__name__, dict(data[name].init_kwargs))
       for name in _NETWORKS if data[name] is not None}
   return result
 

@@ -516,8 +516,13 @@ def with_input_transform(variables: Mapping, transform: jax.typing.ArrayLike
   `transform` `[3, 3]` is the official `G.synthesis.input.transform` (the
   inverse of the motion applied to the output); it may be traced.
   """
-  buffers = variables["buffers"]
-  synthesis = buffers["synthesis"]
+  buffers = variables.get("buffers", {})
+  synthesis = buffers.get("synthesis", {})
+  if "input" not in synthesis:
+    raise ValueError("equivariance needs a StyleGAN3 generator (its "
+                     "synthesis.input.transform buffer moves the output); "
+                     "these variables have no synthesis.input (a StyleGAN2 "
+                     "generator?)")
   return {**variables, "buffers": {**buffers, "synthesis": {
       **synthesis, "input": {**synthesis["input"],
                              "transform": jnp.asarray(transform)}}}}

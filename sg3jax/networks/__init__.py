@@ -1,6 +1,8 @@
-"""Flax Linen networks: the StyleGAN3 generator and the StyleGAN2 critic."""
+"""Flax Linen networks: the StyleGAN3 and StyleGAN2 generators and the
+StyleGAN2 critic."""
 
 from sg3jax.networks.generator import Generator
+from sg3jax.networks.generator import StyleGAN2Generator
 from sg3jax.networks.layers import FullyConnected
 from sg3jax.networks.mapping import MappingNetwork
 from sg3jax.networks.stylegan2 import Discriminator

@@ -1,4 +1,4 @@
-"""The StyleGAN3 generator: mapping network + synthesis network."""
+"""The generators: mapping network + StyleGAN3 or StyleGAN2 synthesis."""
 
 from collections.abc import Mapping
 
@@ -6,6 +6,7 @@ import flax
 import flax.linen as nn
 import jax
 
+from sg3jax.networks import stylegan2_synthesis
 from sg3jax.networks.mapping import MappingNetwork
 from sg3jax.networks.synthesis import SynthesisNetwork
 
@@ -37,6 +38,15 @@ class Generator(nn.Module):
         z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim,
         num_ws=self.synthesis.num_ws, **self.mapping_kwargs)
 
+  def with_stats_axis(self, axis_name: str | None) -> "Generator":
+    """This generator with its batch statistics (w_avg, magnitude EMAs)
+    averaged over the mesh axis `axis_name` (inside `shard_map`)."""
+    return self.clone(
+        mapping_kwargs=flax.core.FrozenDict(
+            {**self.mapping_kwargs, "stats_axis_name": axis_name}),
+        synthesis_kwargs=flax.core.FrozenDict(
+            {**self.synthesis_kwargs, "stats_axis_name": axis_name}))
+
   def map(self, z: jax.Array, c: jax.Array | None = None, *,
           truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
           update_emas: bool = False) -> jax.Array:
@@ -62,3 +72,42 @@ class Generator(nn.Module):
     ws = self.map(z, c, truncation_psi=truncation_psi,
                   truncation_cutoff=truncation_cutoff, update_emas=update_emas)
     return self.synthesize(ws, update_emas=update_emas)
+
+
+class StyleGAN2Generator(Generator):
+  """The official `networks_stylegan2.Generator` (the `--cfg=stylegan2`
+  baseline): the same interface as `Generator`, with the StyleGAN2
+  synthesis network (`stylegan2_synthesis.SynthesisNetwork` kwargs) and an
+  8-layer mapping network by default.
+
+  Synthesis noise: see `stylegan2_synthesis`; pass `noise_mode`, or
+  `rngs={"noise": key}` for fresh noise.
+  """
+
+  def setup(self):
+    self.synthesis = stylegan2_synthesis.SynthesisNetwork(
+        w_dim=self.w_dim, img_resolution=self.img_resolution,
+        img_channels=self.img_channels, **self.synthesis_kwargs)
+    self.mapping = MappingNetwork(
+        z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim,
+        num_ws=self.synthesis.num_ws,
+        **{"num_layers": 8, **self.mapping_kwargs})
+
+  def with_stats_axis(self, axis_name: str | None) -> "StyleGAN2Generator":
+    """See `Generator.with_stats_axis` (only w_avg has batch statistics)."""
+    return self.clone(mapping_kwargs=flax.core.FrozenDict(
+        {**self.mapping_kwargs, "stats_axis_name": axis_name}))
+
+  def synthesize(self, ws: jax.Array, *, update_emas: bool = False,
+                 noise_mode: str | None = None) -> jax.Array:
+    """ws `[N, num_ws, w_dim]` -> images `[N, res, res, img_channels]`."""
+    return self.synthesis(ws, update_emas=update_emas, noise_mode=noise_mode)
+
+  def __call__(self, z: jax.Array, c: jax.Array | None = None, *,
+               truncation_psi: float = 1.0,
+               truncation_cutoff: int | None = None,
+               update_emas: bool = False,
+               noise_mode: str | None = None) -> jax.Array:
+    ws = self.map(z, c, truncation_psi=truncation_psi,
+                  truncation_cutoff=truncation_cutoff, update_emas=update_emas)
+    return self.synthesize(ws, update_emas=update_emas, noise_mode=noise_mode)

@@ -1,4 +1,5 @@
-"""The StyleGAN2 ResNet discriminator that official StyleGAN3 training uses.
+"""The StyleGAN2 ResNet discriminator that official StyleGAN3 training uses,
+and the StyleGAN2 resampling convolutions that its generator shares.
 
 Official `training/networks_stylegan2.py` semantics in NHWC/HWIO; module
 and parameter names are the official ones (`b64.conv1.weight`, `b4.fc.bias`,
@@ -29,26 +30,29 @@ def resample_filter() -> np.ndarray:
 
 
 class Conv2dLayer(nn.Module):
-  """Equalized-lr conv, optional 2x blur-downsampling, bias_act with clamp."""
+  """Equalized-lr conv, optional 2x blur-up/downsampling, bias_act, clamp."""
   out_channels: int
   kernel_size: int
   use_bias: bool = True
   activation: str = "linear"
   down: int = 1  # 1 or 2
+  up: int = 1  # 1 or 2
   conv_clamp: float | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, gain: float = 1.0) -> jax.Array:
-    """`[N, H, W, I]` -> `[N, H / down, W / down, out_channels]`."""
+    """`[N, H, W, I]` -> `[N, H * up / down, W * up / down, out_channels]`."""
     in_channels = x.shape[-1]
     k = self.kernel_size
     weight = self.param("weight", nn.initializers.normal(1.0),
                         (k, k, in_channels, self.out_channels))
     w = (weight * (1 / np.sqrt(in_channels * k * k))).astype(x.dtype)
-    if self.down == 1:
-      x = ops.conv2d(x, w, (k // 2, k // 2))
-    else:
+    if self.up == 2:
+      x = conv_up2(x, w)
+    elif self.down == 2:
       x = _conv_down2(x, w, k)
+    else:
+      x = ops.conv2d(x, w, (k // 2, k // 2))
     b = None
     if self.use_bias:
       b = self.param("bias", nn.initializers.zeros, (self.out_channels,))
@@ -56,6 +60,32 @@ class Conv2dLayer(nn.Module):
     act_gain = ops.bias_act_activations()[self.activation].def_gain * gain
     clamp = None if self.conv_clamp is None else self.conv_clamp * gain
     return ops.bias_act(x, b, act=self.activation, gain=act_gain, clamp=clamp)
+
+
+def upsample2d(x: jax.Array) -> jax.Array:
+  """The official `upfirdn2d.upsample2d` with [1, 3, 3, 1]: `[N, 2H, 2W, C]`."""
+  return ops.upfirdn2d(x, resample_filter(), up=2, padding=(2, 1, 2, 1),
+                       gain=4)
+
+
+def conv_up2(x: jax.Array, w: jax.Array) -> jax.Array:
+  """Official `conv2d_resample(up=2, padding=k // 2)`: `[N, 2H, 2W, O]`.
+
+  A stride-2 transposed convolution (kernel `w` `[k, k, I, O]`), then the
+  [1, 3, 3, 1] blur with gain 4, as the official code orders them.
+  """
+  k = w.shape[0]
+  if k == 1:
+    return ops.upfirdn2d(ops.conv2d(x, w, (0, 0)), resample_filter(), up=2,
+                         padding=(2, 1, 2, 1), gain=4)
+  x = jax.lax.conv_general_dilated(
+      x, jnp.flip(w, (0, 1)), window_strides=(1, 1),
+      padding=[(k - 1, k - 1)] * 2, lhs_dilation=(2, 2),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))  # [N, 2H + k - 2, ...]
+  pad = (k // 2 + 2) - (k - 1)
+  pad_hi = (k // 2 + 1) - (k - 2)
+  return ops.upfirdn2d(x, resample_filter(),
+                       padding=(pad, pad_hi, pad, pad_hi), gain=4)
 
 
 def _conv_down2(x: jax.Array, w: jax.Array, k: int) -> jax.Array:

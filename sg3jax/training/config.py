@@ -1,10 +1,10 @@
 """Training configuration: the ml-collections schema and the official table.
 
 `base_config(cfg)` holds every option with the official train.py defaults
-for "stylegan3-t" or "stylegan3-r"; experiment files in `experiments/`
-start from it. `recommended(cfg, resolution, gpus)` applies a row of the
-official docs/configs.md table. `generator_kwargs` / `discriminator_kwargs`
-turn a config into the official network init kwargs.
+for "stylegan3-t", "stylegan3-r" or "stylegan2"; experiment files in
+`experiments/` start from it. `recommended(cfg, resolution, gpus)` applies
+a row of the official docs/configs.md tables. `generator_kwargs` /
+`discriminator_kwargs` turn a config into the official network init kwargs.
 """
 
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 import ml_collections
 from ml_collections import config_dict
 
-CONFIGS = ("stylegan3-t", "stylegan3-r")
+CONFIGS = ("stylegan3-t", "stylegan3-r", "stylegan2")
 
 # docs/configs.md, "Recommended configurations": R1 gamma by resolution,
 # and --batch-gpu / --snap by (config, resolution, GPU count); batch 32.
@@ -27,6 +27,25 @@ OFFICIAL_BATCH_GPU = {
     ("stylegan3-r", 512, 2): 4, ("stylegan3-r", 512, 4): 4,
     ("stylegan3-r", 1024, 1): 4, ("stylegan3-r", 1024, 2): 4,
     ("stylegan3-r", 1024, 4): 4,
+}
+# docs/configs.md, "Old StyleGAN2-ADA configurations", default table:
+# (resolution, GPUs) -> batch, R1 gamma, G/D lr, cbase (all map-depth 2).
+OFFICIAL_STYLEGAN2 = {
+    (128, 1): (32, 0.1024, 0.0025, 16384),
+    (128, 2): (64, 0.0512, 0.0025, 16384),
+    (128, 4): (64, 0.0512, 0.0025, 16384),
+    (256, 1): (16, 0.8192, 0.0025, 16384),
+    (256, 2): (32, 0.4096, 0.0025, 16384),
+    (256, 4): (64, 0.2048, 0.0025, 16384),
+    (256, 8): (64, 0.2048, 0.0025, 16384),
+    (512, 1): (8, 6.5536, 0.0025, 32768),
+    (512, 2): (16, 3.2768, 0.0025, 32768),
+    (512, 4): (32, 1.6384, 0.0025, 32768),
+    (512, 8): (64, 0.8192, 0.0025, 32768),
+    (1024, 1): (4, 52.4288, 0.002, 32768),
+    (1024, 2): (8, 26.2144, 0.002, 32768),
+    (1024, 4): (16, 13.1072, 0.002, 32768),
+    (1024, 8): (32, 6.5536, 0.002, 32768),
 }
 OFFICIAL_SNAP = {(128, 1): 10, (128, 2): 20, (256, 1): 10, (256, 2): 20,
                  (512, 1): 10, (512, 2): 20, (1024, 1): 5, (1024, 2): 10,
@@ -122,6 +141,15 @@ def base_config(cfg: str = "stylegan3-t") -> ml_collections.ConfigDict:
   c.optim.D_reg_interval = config_dict.placeholder(int)
   c.optim.D_reg_interval = 16
 
+  if cfg == "stylegan2":
+    # Official train.py --cfg=stylegan2: 8 mapping layers, style mixing,
+    # path length with lazy G regularization, G lr 0.002. The StyleGAN3
+    # synthesis options above (layers, filters, conv_kernel) do not apply.
+    c.G.map_depth = 8
+    c.optim.G_lr = 0.002
+    c.optim.G_reg_interval = 4
+    c.loss.style_mixing_prob = 0.9
+    c.loss.pl_weight = 2.0
   if cfg == "stylegan3-r":
     c.G.conv_kernel = 1
     c.G.use_radial_filters = True
@@ -133,6 +161,8 @@ def base_config(cfg: str = "stylegan3-t") -> ml_collections.ConfigDict:
 def recommended(cfg: str, resolution: int, gpus: int
                 ) -> ml_collections.ConfigDict:
   """`base_config(cfg)` with a docs/configs.md row applied."""
+  if cfg == "stylegan2":
+    return _recommended_stylegan2(resolution, gpus)
   if resolution not in OFFICIAL_GAMMA:
     raise ValueError(f"resolution: expected one of {sorted(OFFICIAL_GAMMA)}, "
                      f"got {resolution}")
@@ -144,6 +174,26 @@ def recommended(cfg: str, resolution: int, gpus: int
   c.loss.r1_gamma = OFFICIAL_GAMMA[resolution]
   c.batch_size = 32
   c.batch_gpu = OFFICIAL_BATCH_GPU.get((cfg, resolution, gpus), 32 // gpus)
+  c.snapshot_ticks = OFFICIAL_SNAP.get((resolution, gpus), 50)
+  return c
+
+
+def _recommended_stylegan2(resolution: int, gpus: int
+                           ) -> ml_collections.ConfigDict:
+  """The StyleGAN2-ADA default-configuration row (map depth 2)."""
+  if (resolution, gpus) not in OFFICIAL_STYLEGAN2:
+    raise ValueError(f"stylegan2 (resolution, gpus): expected one of "
+                     f"{sorted(OFFICIAL_STYLEGAN2)}, got {(resolution, gpus)}")
+  batch, gamma, lr, cbase = OFFICIAL_STYLEGAN2[(resolution, gpus)]
+  c = base_config("stylegan2")
+  c.data = ""  # required: --config.data=...
+  c.resolution = resolution
+  c.batch_size = batch
+  c.batch_gpu = batch // gpus
+  c.loss.r1_gamma = gamma
+  c.optim.G_lr = c.optim.D_lr = lr
+  c.cbase = cbase
+  c.G.map_depth = 2
   c.snapshot_ticks = OFFICIAL_SNAP.get((resolution, gpus), 50)
   return c
 
@@ -170,17 +220,25 @@ def _capacity(c: ml_collections.ConfigDict, value: int | None,
   return official * 2 if c.cfg == "stylegan3-r" else official
 
 
+def generator_class(c: ml_collections.ConfigDict) -> str:
+  """The sg3jax generator class of a config (`convert.GENERATOR_CLASSES`)."""
+  return "StyleGAN2Generator" if c.cfg == "stylegan2" else "Generator"
+
+
 def generator_kwargs(c: ml_collections.ConfigDict, *, resolution: int,
                      channels: int, label_dim: int) -> dict[str, Any]:
   """Official Generator init kwargs for a config and dataset."""
-  return dict(
+  common = dict(
       z_dim=c.G.z_dim, c_dim=label_dim, w_dim=c.G.w_dim,
       img_resolution=resolution, img_channels=channels,
       mapping_kwargs=dict(num_layers=c.G.map_depth),
       channel_base=_capacity(c, c.G.channel_base, c.cbase),
       channel_max=_capacity(c, c.G.channel_max, c.cmax),
-      num_layers=c.G.num_layers, num_fp16_res=c.G.num_fp16_res,
-      conv_clamp=c.G.conv_clamp, conv_kernel=c.G.conv_kernel,
+      num_fp16_res=c.G.num_fp16_res, conv_clamp=c.G.conv_clamp)
+  if c.cfg == "stylegan2":
+    return dict(common, fused_modconv_default="inference_only")
+  return dict(
+      common, num_layers=c.G.num_layers, conv_kernel=c.G.conv_kernel,
       use_radial_filters=c.G.use_radial_filters,
       first_cutoff=c.G.first_cutoff, first_stopband=c.G.first_stopband,
       last_stopband_rel=c.G.last_stopband_rel, margin_size=c.G.margin_size,
@@ -192,6 +250,8 @@ def generator_kwargs(c: ml_collections.ConfigDict, *, resolution: int,
 
 def generator_overrides(c: ml_collections.ConfigDict) -> dict[str, Any]:
   """sg3jax-only synthesis options (not part of the official kwargs)."""
+  if c.cfg == "stylegan2":
+    return dict(mixed_precision=c.mixed_precision)
   return dict(filter_design=c.G.filter_design,
               filtered_lrelu_impl=c.G.filtered_lrelu_impl,
               mixed_precision=c.mixed_precision)

@@ -100,7 +100,7 @@ def _network_kwargs(cfg, ds) -> tuple[dict, dict]:
   shape = dict(resolution=ds.resolution, channels=ds.num_channels,
                label_dim=ds.label_dim)
   g_kwargs = config_lib.generator_kwargs(cfg, **shape)
-  if cfg.G.filter_design != "kaiser":
+  if cfg.cfg != "stylegan2" and cfg.G.filter_design != "kaiser":
     g_kwargs["filter_design"] = cfg.G.filter_design
   return g_kwargs, config_lib.discriminator_kwargs(cfg, **shape)
 
@@ -123,8 +123,8 @@ def build_networks(cfg: ml_collections.ConfigDict, ds: data.ImageDataset
   that config starts from (seeded by `cfg.seed`, as `train` seeds them)."""
   g_kwargs, d_kwargs = _network_kwargs(cfg, ds)
   G = convert.generator_from_kwargs(
-      g_kwargs, filtered_lrelu_impl=cfg.G.filtered_lrelu_impl,
-      mixed_precision=cfg.mixed_precision)
+      g_kwargs, class_name=config_lib.generator_class(cfg),
+      **config_lib.generator_overrides(cfg))
   D = convert.discriminator_from_kwargs(d_kwargs,
                                         mixed_precision=cfg.mixed_precision)
   init_key, _ = jax.random.split(jax.random.key(cfg.seed))
@@ -260,9 +260,10 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
 
   network_meta = {
       name: {"class_name": class_name, "init_kwargs": kwargs}
-      for name, class_name, kwargs in (("G", "Generator", g_kwargs),
-                                       ("G_ema", "Generator", g_kwargs),
-                                       ("D", "Discriminator", d_kwargs))}
+      for name, class_name, kwargs in (
+          ("G", config_lib.generator_class(cfg), g_kwargs),
+          ("G_ema", config_lib.generator_class(cfg), g_kwargs),
+          ("D", "Discriminator", d_kwargs))}
   num_phases = len(builder.phases)
   image_ticks = cfg.image_snapshot_ticks or cfg.snapshot_ticks
   tick_start_nimg = counters.cur_nimg

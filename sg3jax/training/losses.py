@@ -3,8 +3,10 @@
 Non-saturating logistic losses and the R1 penalty, without augmentation and
 without EMA updates, including the official blur of D's inputs (config R's
 fade-in): a separable kernel 2^(-(x / sigma)^2) of floor(3 sigma) taps each
-side, normalized.
+side, normalized; and the path-length regulariser of the StyleGAN2 config.
 """
+
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -86,3 +88,41 @@ def loss_terms(G, g_variables, D, d_variables, real_img: jax.Array,
       "R1": r1_penalty(D, d_variables, real_img, real_c, blur_sigma) * (
           r1_gamma / 2),
   }
+
+
+def path_length_noise(key: jax.Array, img_shape: tuple[int, ...],
+                      dtype=jnp.float32) -> jax.Array:
+  """The official `pl_noise`: N(0, 1) / sqrt(H W), shape `img_shape` NHWC."""
+  return jax.random.normal(key, img_shape, dtype) / np.sqrt(
+      img_shape[1] * img_shape[2])
+
+
+def path_lengths(synthesize: Callable[[jax.Array], jax.Array], ws: jax.Array,
+                 pl_noise: jax.Array) -> jax.Array:
+  """Official `pl_lengths` `[N]` of ws `[N, num_ws, w_dim]`.
+
+  g = d sum(synthesize(ws) * pl_noise) / d ws, and the length is
+  sqrt(mean over ws of |g|^2 over w_dim). Differentiable (second order).
+  """
+  grads = jax.grad(lambda w: jnp.sum(synthesize(w) * pl_noise))(ws)
+  return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+
+
+def path_length_penalty(pl_lengths: jax.Array, pl_mean: jax.Array, *,
+                        pl_decay: float, axis_name: str | None = None
+                        ) -> tuple[jax.Array, jax.Array]:
+  """(penalty `[N]`, new pl_mean) as official Gpl computes them.
+
+  pl_mean' = lerp(pl_mean, mean(pl_lengths), pl_decay) and penalty =
+  (pl_lengths - pl_mean')^2, differentiated through the batch mean as the
+  official code does. Inside `shard_map`, `axis_name` makes the value
+  (and the returned pl_mean') the global batch's mean, while the gradient
+  is that of the device's own mean, as on each official GPU.
+  """
+  batch_mean = jnp.mean(pl_lengths)
+  if axis_name is not None:
+    global_mean = jax.lax.pmean(jax.lax.stop_gradient(batch_mean), axis_name)
+    batch_mean = batch_mean + jax.lax.stop_gradient(global_mean - batch_mean)
+  new_pl_mean = pl_mean + pl_decay * (batch_mean - pl_mean)
+  return (jnp.square(pl_lengths - new_pl_mean),
+          jax.lax.stop_gradient(new_pl_mean))

@@ -220,11 +220,7 @@ class StepBuilder:
 
   def __init__(self, G, D, g_tx, d_tx, loss: LossConfig,
                mesh: jax.sharding.Mesh, batch_gpu: int):
-    self.G = G.clone(
-        mapping_kwargs=flax.core.FrozenDict(
-            {**G.mapping_kwargs, "stats_axis_name": DATA_AXIS}),
-        synthesis_kwargs=flax.core.FrozenDict(
-            {**G.synthesis_kwargs, "stats_axis_name": DATA_AXIS}))
+    self.G = G.with_stats_axis(DATA_AXIS)
     self.D = D
     self.g_tx, self.d_tx = g_tx, d_tx
     self.loss = loss
@@ -273,16 +269,16 @@ class StepBuilder:
         losses.blur_images_traced, blur_sigma=scalars.blur_sigma,
         blur_size=scalars.blur_size, max_blur_size=self.loss.max_blur_size)
 
-  def _apply_g(self, variables, *args, method, update_emas: bool):
+  def _apply_g(self, variables, *args, method, update_emas: bool,
+               rngs=None):
     """G.apply returning (output, updated "stats" or {})."""
     if update_emas:
       return self.G.apply(variables, *args, update_emas=True, method=method,
-                          mutable=["stats"])
-    return self.G.apply(variables, *args, method=method), {}
+                          mutable=["stats"], rngs=rngs)
+    return self.G.apply(variables, *args, method=method, rngs=rngs), {}
 
-  def _run_g(self, g_params, g_state, z, c, key, update_emas: bool):
-    """(images, ws, new g_state), with official style mixing."""
-    variables = {"params": g_params, **g_state}
+  def _map_g(self, variables, z, c, key, update_emas: bool):
+    """(ws, updated "stats" or {}) with official style mixing."""
     ws, new_stats = self._apply_g(variables, z, c, method=self.G.map,
                                   update_emas=update_emas)
     if self.loss.style_mixing_prob > 0:
@@ -295,9 +291,18 @@ class StepBuilder:
           variables, jax.random.normal(k_z, z.shape, z.dtype), c,
           method=self.G.map, update_emas=False)
       ws = jnp.where(jnp.arange(num_ws)[None, :, None] >= cutoff, ws_mix, ws)
+    return ws, new_stats
+
+  def _run_g(self, g_params, g_state, z, c, key, update_emas: bool):
+    """(images, ws, new g_state): mapping with style mixing, synthesis
+    with fresh noise (StyleGAN2); `key` fixes both."""
+    k_map, k_noise = jax.random.split(key)
+    variables = {"params": g_params, **g_state}
+    ws, new_stats = self._map_g(variables, z, c, k_map, update_emas)
     variables = {**variables, **new_stats}
     img, new_stats = self._apply_g(variables, ws, method=self.G.synthesize,
-                                   update_emas=update_emas)
+                                   update_emas=update_emas,
+                                   rngs={"noise": k_noise})
     return img, ws, {**g_state, **new_stats}
 
   def _d_logits(self, d_params, img, c, preprocess):
@@ -316,32 +321,26 @@ class StepBuilder:
   def _g_reg(self, g_params, g_state, pl_mean, batch, key):
     """Path-length penalty (official Gpl) on 1/pl_batch_shrink of z."""
     n = max(batch["z"].shape[0] // self.loss.pl_batch_shrink, 1)
-    k_mix, k_noise = jax.random.split(key)
-    z, c = batch["z"][:n], batch["c"][:n]
+    k_map, k_noise, k_pl = jax.random.split(key, 3)
+    variables = {"params": g_params, **g_state}
+    ws, _ = self._map_g(variables, batch["z"][:n], batch["c"][:n], k_map,
+                        update_emas=False)
 
-    def image_dot_noise(ws):
-      img = self.G.apply({"params": g_params, **g_state}, ws,
-                         method=self.G.synthesize)
-      noise = jax.random.normal(k_noise, img.shape, img.dtype) / np.sqrt(
-          img.shape[1] * img.shape[2])
-      return jnp.sum(img * noise)
+    def synthesize(ws):
+      return self.G.apply(variables, ws, method=self.G.synthesize,
+                          rngs={"noise": k_noise})
 
-    _, ws, _ = self._run_g(g_params, g_state, z, c, k_mix, update_emas=False)
-    pl_grads = jax.grad(image_dot_noise)(ws)
-    pl_lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(pl_grads), axis=2),
-                                   axis=1))
-    # The official penalty differentiates through its device's batch mean;
-    # the value used (and kept) is the global batch's.
-    local_mean = jnp.mean(pl_lengths)
-    global_mean = jax.lax.pmean(jax.lax.stop_gradient(local_mean), DATA_AXIS)
-    batch_mean = local_mean + jax.lax.stop_gradient(global_mean - local_mean)
-    new_pl_mean = pl_mean + self.loss.pl_decay * (batch_mean - pl_mean)
-    penalty = jnp.square(pl_lengths - new_pl_mean)
+    res = self.G.img_resolution
+    pl_noise = losses.path_length_noise(
+        k_pl, (n, res, res, self.G.img_channels), ws.dtype)
+    pl_lengths = losses.path_lengths(synthesize, ws, pl_noise)
+    penalty, new_pl_mean = losses.path_length_penalty(
+        pl_lengths, pl_mean, pl_decay=self.loss.pl_decay,
+        axis_name=DATA_AXIS)
     loss_pl = penalty * self.loss.pl_weight
     reports = {"Loss/pl_penalty": _report(penalty),
                "Loss/G/reg": _report(loss_pl)}
-    return jnp.mean(loss_pl), (jax.lax.stop_gradient(new_pl_mean), reports,
-                               loss_pl)
+    return jnp.mean(loss_pl), (new_pl_mean, reports, loss_pl)
 
   def _d_phase(self, d_params, g_params, g_state, batch, key, gain,
                preprocess, main: bool, reg: bool):

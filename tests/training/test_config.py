@@ -58,6 +58,32 @@ class ConfigTest(parameterized.TestCase):
     self.assertAlmostEqual(c.ema_kimg, 20.0)
     self.assertAlmostEqual(g["magnitude_ema_beta"], 0.5 ** (64 / 20000))
 
+  def test_stylegan2_defaults_and_table(self):
+    c = config_lib.base_config("stylegan2")
+    g, _ = _kwargs(c)
+    self.assertEqual(config_lib.generator_class(c), "StyleGAN2Generator")
+    self.assertEqual(g["mapping_kwargs"], {"num_layers": 8})
+    self.assertEqual(g["fused_modconv_default"], "inference_only")
+    self.assertNotIn("magnitude_ema_beta", g)
+    self.assertEqual((c.optim.G_lr, c.optim.G_reg_interval,
+                      c.loss.style_mixing_prob, c.loss.pl_weight),
+                     (0.002, 4, 0.9, 2.0))
+    G = convert.generator_from_kwargs(
+        g, class_name=config_lib.generator_class(c),
+        **config_lib.generator_overrides(c))
+    self.assertEqual(type(G).__name__, "StyleGAN2Generator")
+    # docs/configs.md StyleGAN2-ADA defaults: 256 on 4 GPUs, 1024 on 8.
+    c = tiny.load_experiment("stylegan2.py", "256,4")
+    self.assertEqual((c.batch_size, c.batch_gpu, c.loss.r1_gamma, c.cbase,
+                      c.optim.G_lr, c.optim.D_lr, c.G.map_depth),
+                     (64, 16, 0.2048, 16384, 0.0025, 0.0025, 2))
+    c = tiny.load_experiment("stylegan2.py", "1024")
+    self.assertEqual((c.batch_size, c.batch_gpu, c.loss.r1_gamma, c.cbase,
+                      c.optim.G_lr), (32, 4, 6.5536, 32768, 0.002))
+    with self.assertRaisesRegex(ValueError, r"stylegan2 \(resolution, gpus\)"
+                                r": expected one of .*got \(128, 8\)"):
+      tiny.load_experiment("stylegan2.py", "128,8")
+
   def test_overrides_do_not_leak_between_fields(self):
     c = config_lib.base_config("stylegan3-t")
     c.G.channel_base = 1024

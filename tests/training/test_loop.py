@@ -24,6 +24,7 @@ from absl.testing import absltest
 from PIL import Image
 
 from sg3jax import checkpoint
+from sg3jax import networks as nets_lib
 from sg3jax.training import checkpoints
 from sg3jax.training import loop
 from tests.convert import pickle_writer
@@ -295,6 +296,37 @@ class InProcessTrainTest(absltest.TestCase):
     meta = json.loads((pathlib.Path(workdir) / "config.json").read_text())
     self.assertEqual(meta["D"]["freeze_layers"], 4)
     self.assertEqual(d_module.img_resolution, 16)
+
+
+  def test_stylegan2_trains_with_path_length_and_noise(self):
+    cfg = tiny.load_experiment("tiny.py", "stylegan2")
+    cfg.total_kimg = 0.032  # 4 iterations; Greg on the 1st and 3rd
+    workdir = pathlib.Path(self.create_tempdir().full_path)
+    loop.train(cfg, workdir)
+    stats = [json.loads(line) for line in
+             (workdir / "stats.jsonl").read_text().splitlines()]
+    self.assertLen(stats, 4)
+    # Path length on batch 8 / pl_batch_shrink 2 every 2nd iteration.
+    self.assertNotIn("Loss/pl_penalty", stats[1])
+    self.assertEqual(stats[0]["Loss/pl_penalty"]["num"], 4)
+    self.assertTrue(all(np.isfinite(s["Loss/G/reg"]["mean"])
+                        for s in stats[0::2]))
+    networks = checkpoints.load_run_networks(workdir)
+    G, g_trained = networks["G"]
+    self.assertIsInstance(G, nets_lib.StyleGAN2Generator)
+    g_init, _ = loop.build_networks(cfg, loop.open_training_set(cfg)).init()
+    before, after = _params(g_init), _params(g_trained)
+    # Noise strengths start at 0 and learn: fresh noise reaches the loss.
+    strengths = [k for k in before if k.endswith("['noise_strength']")]
+    self.assertLen(strengths, 5)
+    for key in strengths:
+      self.assertEqual(float(before[key]), 0.0)
+      self.assertNotEqual(float(after[key]), 0.0, key)
+    state = checkpoints.RunCheckpoints(workdir)
+    meta = state.read_meta(state.latest_step())
+    state.close()
+    self.assertEqual(meta["networks"]["G"]["class_name"],
+                     "StyleGAN2Generator")
 
 
 class BadConfigTest(absltest.TestCase):
