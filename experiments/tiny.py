@@ -5,7 +5,7 @@
 StyleGAN3-T by default, or StyleGAN2 (`:stylegan2`, with style mixing and
 path length every 2 iterations). 16x16 demo shapes, 16 channels, 4 layers
 (StyleGAN3), batch 8, 4 iterations of one step per tick, lazy R1 every 2
-iterations (so both step programs run), fp32, the XLA filtered_lrelu.
+iterations (so both step programs run), no augmentation, fp32, the XLA filtered_lrelu.
 Seconds of compute on a CPU; the networks learn nothing useful.
 """
 
@@ -39,6 +39,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.G.filtered_lrelu_impl = "xla"
   c.loss.r1_gamma = 1.0
   c.optim.D_reg_interval = 2
+  c.augment.mode = "noaug"
   if cfg == "stylegan2":
     c.G.map_depth = 2
     c.optim.G_reg_interval = 2

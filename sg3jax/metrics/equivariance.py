@@ -35,6 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
+from sg3jax.ops import grid_sample
+
 
 KINDS = ("int", "frac", "rot")
 DATA_AXIS = "data"
@@ -264,23 +266,6 @@ def construct_affine_bandlimit_filter(mat: jax.typing.ArrayLike, *, a: int = 3,
   return f.reshape(amax * 2 * up, amax * 2 * up)[:-1, :-1].astype(dtype)
 
 
-def _rounded(x: jax.Array) -> jax.Array:
-  """x itself, rounded to its dtype before any later add.
-
-  XLA contracts a multiply feeding an add into one fused multiply-add (a
-  single rounding) inside fused kernels; torch rounds the product first.
-  The sampling coordinates are sensitive to that (one ulp of a coordinate
-  moves the output by ~1e-6 of its scale), so products that feed adds go
-  through this select, which the contraction cannot see through.
-  """
-  return jnp.where(jnp.isnan(x), jnp.full_like(x, jnp.nan), x)
-
-
-def _unnormalize(coord: jax.Array, size: int) -> jax.Array:
-  """grid_sample's [-1, 1] -> pixel map, align_corners=False (torch CPU)."""
-  return _rounded((coord + 1) * (size / 2)) - 0.5
-
-
 def _phases(size: int, taps: int, up: int, pad_lo: int, pad_hi: int):
   """Polyphase plan of one axis of upfirdn (up, no down) with taps `taps`.
 
@@ -386,13 +371,13 @@ def apply_affine_transformation(x: jax.typing.ArrayLike,
   theta = theta.at[1, :].multiply(h / (h + p / up * 2))
   # affine_grid's base grid: linspace(-1, 1, n) * (n - 1) / n (float32
   # arithmetic, as torch).
-  base_x = jnp.asarray(_torch_linspace(w), x.dtype) * (w - 1) / w
-  base_y = jnp.asarray(_torch_linspace(h), x.dtype) * (h - 1) / h
+  base_x = jnp.asarray(grid_sample.torch_linspace(w), x.dtype) * (w - 1) / w
+  base_y = jnp.asarray(grid_sample.torch_linspace(h), x.dtype) * (h - 1) / h
   # The grid as torch's bmm with theta: products rounded, then summed.
-  gx = (_rounded(base_x[None, :] * theta[0, 0])
-        + _rounded(base_y[:, None] * theta[0, 1]) + theta[0, 2])  # [H, W]
-  gy = (_rounded(base_x[None, :] * theta[1, 0])
-        + _rounded(base_y[:, None] * theta[1, 1]) + theta[1, 2])
+  gx = (grid_sample.rounded(base_x[None, :] * theta[0, 0])
+        + grid_sample.rounded(base_y[:, None] * theta[0, 1]) + theta[0, 2])  # [H, W]
+  gy = (grid_sample.rounded(base_x[None, :] * theta[1, 0])
+        + grid_sample.rounded(base_y[:, None] * theta[1, 1]) + theta[1, 2])
 
   # upsample2d(x, f, up, padding=p) of the official.
   y = upsample_conv(x, f, up=up, padding=(p + (f.shape[1] + up - 1) // 2,
@@ -401,9 +386,9 @@ def apply_affine_transformation(x: jax.typing.ArrayLike,
                                           p + (f.shape[0] - up) // 2),
                     gain=up * up)
   hu, wu = y.shape[1:3]
-  px = _unnormalize(gx, wu)
-  py = _unnormalize(gy, hu)
-  z = _bilinear_zeros(y, px, py)
+  px = grid_sample.unnormalize(gx, wu)
+  py = grid_sample.unnormalize(gy, hu)
+  z = grid_sample.bilinear_sample(y, px, py)
 
   c = p * 2 + 1
   nx = jnp.round(px).astype(jnp.int32)  # nearest: half to even, as torch
@@ -411,42 +396,6 @@ def apply_affine_transformation(x: jax.typing.ArrayLike,
   inside = (nx >= c) & (nx < wu - c) & (ny >= c) & (ny < hu - c)
   mask = jnp.broadcast_to(inside.astype(x.dtype)[None, :, :, None], z.shape)
   return z, mask
-
-
-def _torch_linspace(n: int) -> np.ndarray:
-  """float32 torch.linspace(-1, 1, n): start + i * step for the first half,
-  end - (n - 1 - i) * step for the rest."""
-  if n == 1:
-    return np.zeros(1, np.float32)
-  step = np.float32(2) / np.float32(n - 1)
-  i = np.arange(n)
-  first = np.float32(-1) + step * i.astype(np.float32)
-  second = np.float32(1) - step * (n - 1 - i).astype(np.float32)
-  return np.where(i < n // 2, first, second).astype(np.float32)
-
-
-def _bilinear_zeros(y: jax.Array, px: jax.Array, py: jax.Array) -> jax.Array:
-  """grid_sample(y, mode='bilinear', padding_mode='zeros') at pixel
-  coordinates px, py `[H, W]`: y `[N, Hu, Wu, C]` -> `[N, H, W, C]`."""
-  _, hu, wu, _ = y.shape
-  x0 = jnp.floor(px)
-  y0 = jnp.floor(py)
-  wx = px - x0
-  ex = 1 - wx
-  wy = py - y0
-  ey = 1 - wy
-  x0 = x0.astype(jnp.int32)
-  y0 = y0.astype(jnp.int32)
-
-  def corner(yy, xx, weight):
-    valid = (xx >= 0) & (xx < wu) & (yy >= 0) & (yy < hu)
-    value = y[:, jnp.clip(yy, 0, hu - 1), jnp.clip(xx, 0, wu - 1), :]
-    weight = jnp.where(valid, weight, jnp.zeros((), weight.dtype))
-    return value * weight[None, :, :, None]
-
-  # Summed in torch's order: nw, ne, sw, se.
-  return (corner(y0, x0, ey * ex) + corner(y0, x0 + 1, ey * wx)
-          + corner(y0 + 1, x0, wy * ex) + corner(y0 + 1, x0 + 1, wy * wx))
 
 
 def apply_fractional_rotation(x: jax.typing.ArrayLike,

@@ -132,6 +132,18 @@ def base_config(cfg: str = "stylegan3-t") -> ml_collections.ConfigDict:
   c.loss.blur_init_sigma = 0.0
   c.loss.blur_fade_kimg = 0.0
 
+  # Augmentation of D's inputs (official --aug / --p / --target): "ada"
+  # (p adapts to hold E[sign(D(reals))] at `target`), "fixed" (p stays at
+  # `p`) or "noaug"; `pipe` names an official pipeline ("bgc" as
+  # StyleGAN3's train.py; see sg3jax/training/augment.py).
+  c.augment = ml_collections.ConfigDict()
+  c.augment.mode = "ada"
+  c.augment.pipe = "bgc"
+  c.augment.p = config_dict.placeholder(float)  # None: 0.2 fixed, 0 ADA
+  c.augment.target = 0.6
+  c.augment.interval = 4  # iterations between ADA adjustments
+  c.augment.kimg = 500.0  # kimg for p to move by 1
+
   c.optim = ml_collections.ConfigDict()
   c.optim.G_lr = 0.0025
   c.optim.D_lr = 0.002

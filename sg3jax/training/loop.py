@@ -31,6 +31,7 @@ from sg3jax import checkpoint as network_checkpoint
 from sg3jax import convert
 from sg3jax import data
 from sg3jax.networks import stylegan2
+from sg3jax.training import augment as augment_lib
 from sg3jax.training import checkpoints
 from sg3jax.training import config as config_lib
 from sg3jax.training import snapshots
@@ -85,8 +86,33 @@ def _batch_layout(cfg: ml_collections.ConfigDict) -> tuple[int, int]:
   return batch_gpu, cfg.batch_size // jax.process_count()
 
 
+AUGMENT_MODES = ("ada", "fixed", "noaug")
+
+
+def _augment_settings(cfg) -> dict:
+  """LossConfig's ADA fields for `cfg.augment` (official --aug/--p/--target)."""
+  mode = cfg.augment.mode
+  if mode not in AUGMENT_MODES:
+    raise ValueError(f"config.augment.mode: expected one of {AUGMENT_MODES}, "
+                     f"got {mode!r}")
+  if mode == "noaug":
+    return {}
+  return dict(augment=augment_lib.pipeline(cfg.augment.pipe),
+              ada_target=cfg.augment.target if mode == "ada" else None,
+              ada_interval=cfg.augment.interval, ada_kimg=cfg.augment.kimg)
+
+
+def initial_augment_p(cfg) -> float:
+  """p at the start of a run: `augment.p`, else 0.2 (fixed, official --p)
+  or 0 (ADA)."""
+  if cfg.augment.p is not None:
+    return float(cfg.augment.p)
+  return 0.2 if cfg.augment.mode == "fixed" else 0.0
+
+
 def _loss_config(cfg) -> step_lib.LossConfig:
   return step_lib.LossConfig(
+      **_augment_settings(cfg),
       r1_gamma=cfg.loss.r1_gamma, style_mixing_prob=cfg.loss.style_mixing_prob,
       pl_weight=cfg.loss.pl_weight, pl_batch_shrink=cfg.loss.pl_batch_shrink,
       pl_decay=cfg.loss.pl_decay, blur_init_sigma=cfg.loss.blur_init_sigma,
@@ -230,7 +256,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
                   for name in networks}
       _log(f"resuming networks from {cfg.resume}")
     state = step_lib.init_state(networks["G"], networks["D"],
-                                networks["G_ema"], g_tx, d_tx)
+                                networks["G_ema"], g_tx, d_tx,
+                                augment_p=initial_augment_p(cfg))
   # (jit rather than device_put: multi-process device_put refuses typed
   # keys and non-addressable shardings.)
   state = jax.jit(lambda s: s, out_shardings=replicated)(state)
@@ -317,7 +344,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
           "Timing/maintenance_sec": stats_lib.scalar(maintenance_time),
           "Resources/cpu_mem_gb": stats_lib.scalar(
               psutil.Process(os.getpid()).memory_info().rss / 2 ** 30),
-          "Progress/augment": stats_lib.scalar(0.0),
+          "Progress/augment": stats_lib.scalar(float(_local(
+              state.augment_p))),
           "Timing/total_hours": stats_lib.scalar(
               (tick_end_time - start_time) / 3600),
           "Timing/total_days": stats_lib.scalar(
@@ -371,13 +399,16 @@ def _gen_labels(labels: np.ndarray, cfg, batch_idx: int, num_phases: int
 
 def _optimizer_of(state: step_lib.TrainState) -> dict:
   return {"g_opt": state.g_opt, "d_opt": state.d_opt,
-          "pl_mean": state.pl_mean}
+          "pl_mean": state.pl_mean, "augment_p": state.augment_p,
+          "ada_signs": state.ada_signs}
 
 
 def _abstract_optimizer(networks: dict, g_tx, d_tx) -> dict:
   return {"g_opt": jax.eval_shape(g_tx.init, networks["G"]["params"]),
           "d_opt": jax.eval_shape(d_tx.init, networks["D"]["params"]),
-          "pl_mean": jax.ShapeDtypeStruct((), np.float32)}
+          "pl_mean": jax.ShapeDtypeStruct((), np.float32),
+          "augment_p": jax.ShapeDtypeStruct((), np.float32),
+          "ada_signs": jax.ShapeDtypeStruct((2,), np.float32)}
 
 
 def _state_from(networks: dict, optimizer: dict, g_tx, d_tx
@@ -385,4 +416,6 @@ def _state_from(networks: dict, optimizer: dict, g_tx, d_tx
   state = step_lib.init_state(networks["G"], networks["D"],
                               networks["G_ema"], g_tx, d_tx)
   return state.replace(g_opt=optimizer["g_opt"], d_opt=optimizer["d_opt"],
-                       pl_mean=optimizer["pl_mean"])
+                       pl_mean=optimizer["pl_mean"],
+                       augment_p=optimizer["augment_p"],
+                       ada_signs=optimizer["ada_signs"])

@@ -19,7 +19,6 @@ the official loss updates them) use the global batch's statistics through
 """
 
 import dataclasses
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
 
+from sg3jax.training import augment as augment_lib
 from sg3jax.training import losses
 
 DATA_AXIS = "data"
@@ -53,6 +53,13 @@ class LossConfig:
   blur_fade_kimg: float = 0.0
   G_reg_interval: int | None = None  # pylint: disable=invalid-name
   D_reg_interval: int | None = 16  # pylint: disable=invalid-name
+  # ADA: the pipeline applied to every image D sees (None: no
+  # augmentation); with `ada_target`, p follows the official heuristic
+  # every `ada_interval` iterations, else it stays fixed.
+  augment: augment_lib.AugmentSpec | None = None
+  ada_target: float | None = None
+  ada_interval: int = 4
+  ada_kimg: float = 500.0
 
   @property
   def max_blur_size(self) -> int:
@@ -122,7 +129,8 @@ class TrainState:
   magnitude EMAs; "buffers": the Fourier features and input transform).
   `reports` accumulates `[count, sum, sum of squares]` per REPORT_NAMES
   entry until the host reads and resets it; `nonfinite` latches when any
-  loss or gradient was NaN/Inf.
+  loss or gradient was NaN/Inf. `augment_p` is the ADA strength and
+  `ada_signs` the `[count, sum]` of sign(D(reals)) since its last update.
   """
   g_params: Any
   g_state: Any
@@ -133,6 +141,8 @@ class TrainState:
   pl_mean: jax.Array
   reports: dict[str, jax.Array]
   nonfinite: jax.Array
+  augment_p: jax.Array
+  ada_signs: jax.Array
 
 
 def empty_reports() -> dict[str, jax.Array]:
@@ -142,7 +152,8 @@ def empty_reports() -> dict[str, jax.Array]:
 def init_state(g_variables: Mapping, d_variables: Mapping,
                g_ema_variables: Mapping,
                g_tx: optax.GradientTransformation,
-               d_tx: optax.GradientTransformation) -> TrainState:
+               d_tx: optax.GradientTransformation,
+               augment_p: float = 0.0) -> TrainState:
   """A fresh TrainState from network variables (G_ema starts as given).
 
   Every array is copied, so that the state can be donated to the step.
@@ -156,7 +167,9 @@ def init_state(g_variables: Mapping, d_variables: Mapping,
       g_ema=g_ema_variables, g_opt=g_tx.init(g_params),
       d_opt=d_tx.init(d_variables["params"]),
       pl_mean=jnp.zeros((), jnp.float32), reports=empty_reports(),
-      nonfinite=jnp.zeros((), jnp.bool_))
+      nonfinite=jnp.zeros((), jnp.bool_),
+      augment_p=jnp.asarray(augment_p, jnp.float32),
+      ada_signs=jnp.zeros((2,), jnp.float32))
 
 
 @flax.struct.dataclass
@@ -166,6 +179,7 @@ class StepScalars:
   ema_beta: jax.Array  # G_ema decay this iteration
   blur_sigma: jax.Array
   blur_size: jax.Array  # int32 floor(3 sigma)
+  ada_step: jax.Array  # size of this iteration's ADA adjustment; 0: none
 
 
 def step_scalars(batch_idx: int, cur_nimg: int, batch_size: int,
@@ -177,9 +191,14 @@ def step_scalars(batch_idx: int, cur_nimg: int, batch_size: int,
     ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
   ema_beta = 0.5 ** (batch_size / max(ema_nimg, 1e-8))
   sigma = loss.blur_sigma(cur_nimg)
+  # The official loop adjusts p after every ada_interval-th iteration.
+  adjusts = (loss.ada_target is not None and
+             (batch_idx + 1) % loss.ada_interval == 0)
+  ada_step = batch_size * loss.ada_interval / (loss.ada_kimg * 1000)
   return StepScalars(
       batch_idx=np.int32(batch_idx), ema_beta=np.float32(ema_beta),
-      blur_sigma=np.float32(sigma), blur_size=np.int32(np.floor(sigma * 3)))
+      blur_sigma=np.float32(sigma), blur_size=np.int32(np.floor(sigma * 3)),
+      ada_step=np.float32(ada_step if adjusts else 0.0))
 
 
 def _report(values: jax.Array) -> jax.Array:
@@ -262,12 +281,21 @@ class StepBuilder:
 
   # ---- per-round losses (run on one device's micro-batch) ----
 
-  def _preprocess(self, blur: bool, scalars: StepScalars):
-    if not blur:
-      return lambda img: img
-    return functools.partial(
-        losses.blur_images_traced, blur_sigma=scalars.blur_sigma,
-        blur_size=scalars.blur_size, max_blur_size=self.loss.max_blur_size)
+  def _preprocess(self, blur: bool, scalars: StepScalars, augment_p):
+    """`preprocess(img, key)`: what official run_D does to D's inputs:
+    the blur fade-in, then the augmentation (fresh draws from `key`)."""
+    spec = self.loss.augment
+
+    def preprocess(img, key):
+      if blur:
+        img = losses.blur_images_traced(
+            img, blur_sigma=scalars.blur_sigma, blur_size=scalars.blur_size,
+            max_blur_size=self.loss.max_blur_size)
+      if spec is not None:
+        img = augment_lib.augment(
+            img, augment_lib.draw(key, spec, img.shape), spec, augment_p)
+      return img
+    return preprocess
 
   def _apply_g(self, variables, *args, method, update_emas: bool,
                rngs=None):
@@ -305,13 +333,14 @@ class StepBuilder:
                                    rngs={"noise": k_noise})
     return img, ws, {**g_state, **new_stats}
 
-  def _d_logits(self, d_params, img, c, preprocess):
-    return self.D.apply({"params": d_params}, preprocess(img), c)[:, 0]
+  def _d_logits(self, d_params, img, c, preprocess, key):
+    return self.D.apply({"params": d_params}, preprocess(img, key), c)[:, 0]
 
   def _g_main(self, g_params, g_state, d_params, batch, key, gain, preprocess):
-    img, _, _ = self._run_g(g_params, g_state, batch["z"], batch["c"], key,
+    k_gen, k_aug = jax.random.split(key)
+    img, _, _ = self._run_g(g_params, g_state, batch["z"], batch["c"], k_gen,
                             update_emas=False)
-    logits = self._d_logits(d_params, img, batch["c"], preprocess)
+    logits = self._d_logits(d_params, img, batch["c"], preprocess, k_aug)
     loss_g = jax.nn.softplus(-logits)
     reports = {"Loss/scores/fake": _report(logits),
                "Loss/signs/fake": _report(jnp.sign(logits)),
@@ -348,11 +377,12 @@ class StepBuilder:
     loss = jnp.zeros((), jnp.float32)
     reports, values = {}, []
     loss_gen = 0.0
+    k_gen, k_aug_gen, k_aug_real = jax.random.split(key, 3)
     if main:
       img, _, g_state = self._run_g(g_params, g_state, batch["z"], batch["c"],
-                                    key, update_emas=True)
+                                    k_gen, update_emas=True)
       logits = self._d_logits(d_params, jax.lax.stop_gradient(img),
-                              batch["c"], preprocess)
+                              batch["c"], preprocess, k_aug_gen)
       loss_gen = jax.nn.softplus(logits)
       loss = loss + jnp.mean(loss_gen)
       reports.update({"Loss/scores/fake": _report(logits),
@@ -360,7 +390,8 @@ class StepBuilder:
       values.append(loss_gen)
 
     def real_logits_fn(x):
-      return self._d_logits(d_params, x, batch["real_c"], preprocess)
+      return self._d_logits(d_params, x, batch["real_c"], preprocess,
+                            k_aug_real)
 
     real_img = batch["real_img"]
     if reg:
@@ -393,7 +424,7 @@ class StepBuilder:
 
     def per_device(state: TrainState, key, real_img, real_c, gen_z, gen_c,
                    scalars: StepScalars):
-      preprocess = self._preprocess(blur, scalars)
+      preprocess = self._preprocess(blur, scalars, state.augment_p)
       rounds = real_img.shape[0] // self.batch_gpu
 
       def split_rounds(x):  # [b, ...] -> [rounds, batch_gpu, ...]
@@ -419,12 +450,17 @@ class StepBuilder:
       g_ema_params = jax.tree.map(
           lambda p, p_ema: p + scalars.ema_beta * (p_ema - p),
           state.g_params, state.g_ema["params"])
-      reports = jax.tree.map(jnp.add, state.reports,
-                             jax.lax.psum(reports, DATA_AXIS))
+      step_reports = jax.lax.psum(reports, DATA_AXIS)
+      reports = jax.tree.map(jnp.add, state.reports, step_reports)
       all_finite = jax.lax.pmin(finite.astype(jnp.int32), DATA_AXIS) > 0
+      augment_p, ada_signs = self._ada_update(
+          state.augment_p,
+          state.ada_signs + step_reports["Loss/signs/real"][:2],
+          scalars.ada_step)
       return state.replace(
           g_ema={"params": g_ema_params, **state.g_state},
-          reports=reports, nonfinite=state.nonfinite | ~all_finite)
+          reports=reports, nonfinite=state.nonfinite | ~all_finite,
+          augment_p=augment_p, ada_signs=ada_signs)
 
     def step(state, key, real_img, real_c, gen_c, scalars):
       step_key = jax.random.fold_in(key, scalars.batch_idx)
@@ -444,6 +480,21 @@ class StepBuilder:
                   gen_z, gen_c, scalars)
 
     return jax.jit(step, donate_argnums=0)
+
+  def _ada_update(self, augment_p, ada_signs, ada_step):
+    """The official ADA heuristic: (p, ada_signs) after this iteration.
+
+    When `ada_step` > 0, p moves by ada_step towards making the mean of
+    sign(D(reals)) since the last update equal `ada_target` (not below 0),
+    and the sign statistics restart."""
+    if self.loss.ada_target is None:
+      return augment_p, ada_signs
+    mean = ada_signs[1] / jnp.maximum(ada_signs[0], 1)
+    adjust = jnp.sign(mean - self.loss.ada_target) * ada_step
+    adjusting = ada_step > 0
+    return (jnp.where(adjusting, jnp.maximum(augment_p + adjust, 0.0),
+                      augment_p),
+            jnp.where(adjusting, jnp.zeros_like(ada_signs), ada_signs))
 
   def _g_update(self, state: TrainState, phase: Phase, batches, round_keys,
                 preprocess):

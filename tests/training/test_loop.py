@@ -329,6 +329,49 @@ class InProcessTrainTest(absltest.TestCase):
                      "StyleGAN2Generator")
 
 
+  def test_ada_adapts_p_and_resume_keeps_it(self):
+    cfg = tiny.tiny_config()
+    cfg.augment.mode = "ada"
+    cfg.augment.p = 0.5
+    cfg.augment.target = 0.0
+    cfg.augment.interval = 2
+    cfg.augment.kimg = 0.1  # p moves by 8 * 2 / 100 per adjustment
+    cfg.total_kimg = 0.032  # 4 iterations, one tick each
+    workdir = pathlib.Path(self.create_tempdir().full_path)
+    loop.train(cfg, workdir)
+    cfg.total_kimg = 0.048  # resume for 2 more
+    loop.train(cfg, workdir)
+    stats = [json.loads(line) for line in
+             (workdir / "stats.jsonl").read_text().splitlines()]
+    self.assertLen(stats, 6)
+
+    # Official heuristic after every 2nd iteration: p += 0.16 *
+    # sign(mean sign(D(reals)) over those iterations - target), p >= 0.
+    expected, p = [], 0.5
+    for tick, s in enumerate(stats):
+      if tick % 2 == 1:
+        signs = [stats[t]["Loss/signs/real"] for t in (tick - 1, tick)]
+        mean = sum(x["num"] * x["mean"] for x in signs) / sum(
+            x["num"] for x in signs)
+        p = max(p + 0.16 * np.sign(mean), 0.0)
+      expected.append(p)
+    got = [s["Progress/augment"]["mean"] for s in stats]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    self.assertGreater(len(set(np.round(got, 6))), 1)  # p moved
+
+  def test_bad_augment_settings(self):
+    cfg = tiny.tiny_config()
+    cfg.augment.mode = "always"
+    with self.assertRaisesRegex(ValueError, "config.augment.mode: expected "
+                                r"one of \('ada', 'fixed', 'noaug'\), got "
+                                "'always'"):
+      loop.train(cfg, self.create_tempdir().full_path)
+    cfg.augment.mode = "fixed"
+    cfg.augment.pipe = "bgx"
+    with self.assertRaisesRegex(ValueError, "augment pipeline: expected"):
+      loop.train(cfg, self.create_tempdir().full_path)
+
+
 class BadConfigTest(absltest.TestCase):
 
   def test_batch_not_divisible(self):
