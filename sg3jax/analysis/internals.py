@@ -14,15 +14,12 @@ import numpy as np
 
 from sg3jax.metrics.equivariance import with_input_transform
 from sg3jax.networks import Generator
-from sg3jax.networks import SynthesisNetwork
+from sg3jax.networks import synthesis_network
 
 
 def layer_names(module: Generator) -> list[str]:
   """Synthesis layers in order: 'input', then 'L0_<size>_<channels>'..."""
-  synthesis = SynthesisNetwork(
-      w_dim=module.w_dim, img_resolution=module.img_resolution,
-      img_channels=module.img_channels, **module.synthesis_kwargs)
-  return ["input"] + synthesis.layer_names
+  return ["input"] + synthesis_network(module).layer_names
 
 
 def resolve_layers(module: Generator, layers: Sequence[str]) -> list[str]:

@@ -11,9 +11,8 @@ from sg3jax.convert import state_dict as sd
 from sg3jax.networks import Generator
 from sg3jax.networks import StyleGAN2Generator
 from sg3jax.networks import stylegan2
+from sg3jax.networks import synthesis_network
 from sg3jax.networks import SynthesisLayer
-from sg3jax.networks import SynthesisNetwork
-from sg3jax.networks.stylegan2_synthesis import SynthesisNetwork as SG2Synthesis
 
 _TOP_LEVEL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
 # sg3jax class names (as network checkpoints record them) -> modules.
@@ -73,11 +72,8 @@ def _computed_buffers(generator: Generator) -> dict[str, np.ndarray | None]:
   """Official resampling-filter buffers, as sg3jax designs them."""
   if isinstance(generator, StyleGAN2Generator):
     return _stylegan2_buffers(generator)
-  synthesis = SynthesisNetwork(
-      w_dim=generator.w_dim, img_resolution=generator.img_resolution,
-      img_channels=generator.img_channels, **generator.synthesis_kwargs)
   buffers = {}
-  for name, kwargs in synthesis.layer_kwargs().items():
+  for name, kwargs in synthesis_network(generator).layer_kwargs().items():
     up, down = SynthesisLayer(**kwargs).lowpass_filters()
     buffers[f"synthesis.{name}.up_filter"] = up
     buffers[f"synthesis.{name}.down_filter"] = down
@@ -87,12 +83,9 @@ def _computed_buffers(generator: Generator) -> dict[str, np.ndarray | None]:
 def _stylegan2_buffers(generator: StyleGAN2Generator
                        ) -> dict[str, np.ndarray]:
   """The official `resample_filter` buffers of a StyleGAN2 synthesis."""
-  synthesis = SG2Synthesis(
-      w_dim=generator.w_dim, img_resolution=generator.img_resolution,
-      img_channels=generator.img_channels, **generator.synthesis_kwargs)
   f = stylegan2.resample_filter()
   buffers = {}
-  for name, kwargs in synthesis.block_kwargs().items():
+  for name, kwargs in synthesis_network(generator).block_kwargs().items():
     layers = ["", "conv1."] + (["conv0."] if kwargs["in_channels"] else [])
     if kwargs["in_channels"] and kwargs["architecture"] == "resnet":
       layers.append("skip.")

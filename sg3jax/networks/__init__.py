@@ -3,6 +3,7 @@ StyleGAN2 critic."""
 
 from sg3jax.networks.generator import Generator
 from sg3jax.networks.generator import StyleGAN2Generator
+from sg3jax.networks.generator import synthesis_network
 from sg3jax.networks.layers import FullyConnected
 from sg3jax.networks.mapping import MappingNetwork
 from sg3jax.networks.stylegan2 import Discriminator

@@ -111,3 +111,15 @@ class StyleGAN2Generator(Generator):
     ws = self.map(z, c, truncation_psi=truncation_psi,
                   truncation_cutoff=truncation_cutoff, update_emas=update_emas)
     return self.synthesize(ws, update_emas=update_emas, noise_mode=noise_mode)
+
+
+def synthesis_network(generator: Generator) -> nn.Module:
+  """`generator`'s synthesis network as a standalone, unbound module (for
+  its layer names, kwargs and filters, which need no variables)."""
+  network = (stylegan2_synthesis.SynthesisNetwork
+             if isinstance(generator, StyleGAN2Generator)
+             else SynthesisNetwork)
+  return network(w_dim=generator.w_dim,
+                 img_resolution=generator.img_resolution,
+                 img_channels=generator.img_channels, parent=None,
+                 **generator.synthesis_kwargs)

@@ -79,6 +79,9 @@ def base_config(cfg: str = "stylegan3-t") -> ml_collections.ConfigDict:
   # An sg3jax run directory, network checkpoint or official .pkl to start
   # from (transfer learning); a workdir's own checkpoint always wins.
   c.resume = ""
+  # With `resume`, change the schedules as official --resume does (see
+  # `with_resume_settings`); False keeps the values below.
+  c.resume_settings = True
   c.ema_kimg = c.get_ref("batch_size").to_float() * 10 / 32
   c.ema_rampup = config_dict.placeholder(float)
   c.ema_rampup = 0.05
@@ -207,6 +210,21 @@ def _recommended_stylegan2(resolution: int, gpus: int
   c.cbase = cbase
   c.G.map_depth = 2
   c.snapshot_ticks = OFFICIAL_SNAP.get((resolution, gpus), 50)
+  return c
+
+
+def with_resume_settings(c: ml_collections.ConfigDict
+                         ) -> ml_collections.ConfigDict:
+  """The config a run uses: `c`, or with `c.resume` and
+  `c.resume_settings` a copy changed as official train.py --resume
+  changes it: ADA reacts faster (augment.kimg 100), no EMA ramp-up
+  (ema_rampup None), no blur fade-in (loss.blur_init_sigma 0)."""
+  if not (c.resume and c.resume_settings):
+    return c
+  c = c.copy_and_resolve_references()
+  c.augment.kimg = 100.0
+  c.ema_rampup = None
+  c.loss.blur_init_sigma = 0.0
   return c
 
 

@@ -175,8 +175,9 @@ def _check_resume(name: str, expected, got, source: str):
   problems += [f"{k}: expected shape {want[k]}, got {have[k]}"
                for k in want if k in have and want[k] != have[k]]
   if problems:
+    count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
     raise ValueError(f"resume {source}: {name} does not match the config "
-                     f"({len(problems)} problems): " + "; ".join(problems[:8]))
+                     f"({count}): " + "; ".join(problems[:8]))
   return jax.tree.map(lambda e, g: np.asarray(g, e.dtype), expected, got)
 
 
@@ -194,6 +195,7 @@ def _local(tree):
 def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
           ) -> TrainResult:
   """Trains (or resumes) the run in `workdir`; see the module docstring."""
+  cfg = config_lib.with_resume_settings(cfg)
   workdir = pathlib.Path(workdir).absolute()
   is_main = jax.process_index() == 0
   if is_main:

@@ -198,10 +198,7 @@ class ConfigTest(absltest.TestCase):
 
   def test_config_r_uses_radial_down_filters_and_1x1_convs(self):
     module = tiny_generator(conv_kernel=1, use_radial_filters=True)
-    synthesis = networks.SynthesisNetwork(
-        w_dim=8, img_resolution=16, img_channels=3,
-        **dict(module.synthesis_kwargs))
-    layers = synthesis.layer_kwargs()
+    layers = networks.synthesis_network(module).layer_kwargs()
     for idx, (name, kwargs) in enumerate(layers.items()):
       layer = networks.SynthesisLayer(**kwargs)
       up, down = layer.lowpass_filters()
@@ -234,9 +231,7 @@ class ConfigTest(absltest.TestCase):
     layers = state["intermediates"]["synthesis"]
     dtypes = {name: layers[name]["__call__"][0].dtype for name in layers
               if name != "__call__"}
-    layer_kwargs = networks.SynthesisNetwork(
-        w_dim=8, img_resolution=16, img_channels=3,
-        **dict(module.synthesis_kwargs)).layer_kwargs()
+    layer_kwargs = networks.synthesis_network(module).layer_kwargs()
     expected = {name: jnp.bfloat16 if kwargs["use_fp16"] else jnp.float32
                 for name, kwargs in layer_kwargs.items()}
     self.assertEqual(set(expected.values()), {jnp.bfloat16, jnp.float32})

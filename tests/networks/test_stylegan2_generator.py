@@ -16,7 +16,6 @@ from sg3jax import checkpoint
 from sg3jax import convert
 from sg3jax import networks
 from sg3jax.metrics import equivariance
-from sg3jax.networks import stylegan2_synthesis
 from tests import official
 
 ARCHITECTURES = ("skip", "resnet", "orig")
@@ -39,14 +38,6 @@ def _converted(name: str):
   return module, variables, arrays, synthesize
 
 
-def _synthesis(G: networks.StyleGAN2Generator
-               ) -> stylegan2_synthesis.SynthesisNetwork:
-  """G's synthesis network as a standalone (unbound) module."""
-  return stylegan2_synthesis.SynthesisNetwork(
-      w_dim=G.w_dim, img_resolution=G.img_resolution,
-      img_channels=G.img_channels, **G.synthesis_kwargs)
-
-
 class StyleGAN2GeneratorTest(parameterized.TestCase):
 
   @parameterized.parameters(*ARCHITECTURES)
@@ -63,7 +54,7 @@ class StyleGAN2GeneratorTest(parameterized.TestCase):
     self.assertLessEqual(official.max_rel_error(
         img, official.nhwc(arrays[f"{case}/img"])), TOL)
     blocks = state["intermediates"]["synthesis"]
-    for res in _synthesis(G).block_resolutions:
+    for res in networks.synthesis_network(G).block_resolutions:
       x, block_img = blocks[f"b{res}"]["__call__"][0]
       self.assertLessEqual(official.max_rel_error(
           x, official.nhwc(arrays[f"{case}/b{res}/x"])), TOL, f"b{res} x")
@@ -127,7 +118,7 @@ class StyleGAN2GeneratorTest(parameterized.TestCase):
               not k.endswith("resample_filter")}
     self.assertEqual({k: v.shape for k, v in ours.items()},
                      {k: v.shape for k, v in theirs.items()})
-    self.assertEqual(_synthesis(G).num_ws, 6)
+    self.assertEqual(networks.synthesis_network(G).num_ws, 6)
 
   def test_network_checkpoint_round_trip(self):
     G, variables, _, _ = _converted("orig")

@@ -58,6 +58,21 @@ class ConfigTest(parameterized.TestCase):
     self.assertAlmostEqual(c.ema_kimg, 20.0)
     self.assertAlmostEqual(g["magnitude_ema_beta"], 0.5 ** (64 / 20000))
 
+  def test_resume_changes_schedules_as_official_resume(self):
+    c = config_lib.base_config("stylegan3-r")
+    self.assertIs(config_lib.with_resume_settings(c), c)
+    c.resume = "snapshot.pkl"
+    c.batch_size = 64
+    used = config_lib.with_resume_settings(c)
+    self.assertEqual((used.augment.kimg, used.ema_rampup,
+                      used.loss.blur_init_sigma), (100.0, None, 0.0))
+    self.assertAlmostEqual(used.ema_kimg, 20.0)
+    self.assertAlmostEqual(used.loss.blur_fade_kimg, 400.0)
+    self.assertEqual((c.augment.kimg, c.ema_rampup, c.loss.blur_init_sigma),
+                     (500.0, 0.05, 10.0))
+    c.resume_settings = False
+    self.assertIs(config_lib.with_resume_settings(c), c)
+
   def test_stylegan2_defaults_and_table(self):
     c = config_lib.base_config("stylegan2")
     g, _ = _kwargs(c)

@@ -260,6 +260,10 @@ class InProcessTrainTest(absltest.TestCase):
     self.assertFalse(np.array_equal(
         _params(trained["G"][1])["['mapping']['fc0']['weight']"],
         _params(own_g)["['mapping']['fc0']['weight']"]))
+    # The run's config is the one official --resume trains with.
+    used = json.loads((pathlib.Path(workdir) / "config.json").read_text())
+    self.assertEqual((used["augment"]["kimg"], used["ema_rampup"],
+                      used["loss"]["blur_init_sigma"]), (100.0, None, 0.0))
 
   def test_resume_from_a_pickle_of_another_config_names_the_problems(self):
     cfg = tiny.tiny_config()
@@ -274,7 +278,7 @@ class InProcessTrainTest(absltest.TestCase):
     cfg.resume = str(pkl)
     with self.assertRaisesRegex(
         ValueError, r"resume .*other.pkl: G does not match the config "
-        r"\(1 problems\): \['params'\]\['mapping'\]\['fc0'\]\['weight'\]: "
+        r"\(1 problem\): \['params'\]\['mapping'\]\['fc0'\]\['weight'\]: "
         r"expected shape \(16, \d+\), got \(8, \d+\)"):
       loop.train(cfg, self.create_tempdir().full_path)
 
