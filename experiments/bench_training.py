@@ -84,7 +84,7 @@ def main(argv):
   sharded = NamedSharding(mesh, P("data"))
   reals = np.stack([ds[i % len(ds)]["image"] for i in range(batch)])
   args = (jax.random.key(0),
-          jax.device_put(reals.astype(np.float32) / 127.5 - 1, sharded),
+          jax.device_put(reals, sharded),
           jax.device_put(np.zeros((batch, ds.label_dim), np.float32),
                          sharded),
           jax.device_put(np.zeros((batch, len(builder.phases), ds.label_dim),

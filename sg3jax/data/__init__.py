@@ -5,6 +5,7 @@ from sg3jax.data.image_dataset import ImageDataset
 from sg3jax.data.image_dataset import open_dataset
 from sg3jax.data.pipeline import batches
 from sg3jax.data.pipeline import global_batch
+from sg3jax.data.pipeline import scale_images
 
 __all__ = [
     "ImageDataset",

@@ -29,6 +29,7 @@ import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
 
+from sg3jax import data
 from sg3jax.training import augment as augment_lib
 from sg3jax.training import losses
 
@@ -260,7 +261,9 @@ class StepBuilder:
       state: replicated TrainState.
       key: the run's base PRNG key (random numbers of an iteration are
         derived from it and `scalars.batch_idx` alone).
-      real_img: `[B, H, W, C]` global batch, sharded over "data".
+      real_img: `[B, H, W, C]` global batch, sharded over "data": uint8
+        pixels (scaled on device by `data.scale_images`, as the official
+        loop scales them) or float32 in [-1, 1].
       real_c: `[B, c_dim]`.
       gen_c: `[B, num_phases, c_dim]` labels for the generated images, one
         batch per phase as the official loop draws them.
@@ -463,6 +466,8 @@ class StepBuilder:
           augment_p=augment_p, ada_signs=ada_signs)
 
     def step(state, key, real_img, real_c, gen_c, scalars):
+      if real_img.dtype == jnp.uint8:
+        real_img = data.scale_images(real_img)
       step_key = jax.random.fold_in(key, scalars.batch_idx)
       batch = real_img.shape[0]
       gen_z = jax.random.normal(

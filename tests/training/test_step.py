@@ -12,6 +12,7 @@ from absl.testing import absltest
 from absl.testing import parameterized
 
 from sg3jax import convert
+from sg3jax import data
 from sg3jax.training import config as config_lib
 from sg3jax.training import losses
 from sg3jax.training import step as step_lib
@@ -132,12 +133,20 @@ class RegularizerStepTest(absltest.TestCase):
     builder = step_lib.StepBuilder(G, D, tx, tx, loss, mesh, batch_gpu=4)
     self.assertEqual([p.name for p in builder.active_phases(0)],
                      ["Gmain", "Greg", "Dmain", "Dreg"])
-    state = step_lib.init_state(g_vars, d_vars, g_vars, tx, tx)
-    reals = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 3))
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3),
+                                               dtype=np.uint8)
     scalars = step_lib.step_scalars(0, 100, 8, 10.0, 0.05, loss)
     self.assertEqual(int(scalars.blur_size), 5)  # sigma 1.8
-    state = builder(state, jax.random.key(0), reals.astype(np.float32), c,
-                    np.zeros((8, 4, 0), np.float32), scalars)
+    run = lambda reals: builder(
+        step_lib.init_state(g_vars, d_vars, g_vars, tx, tx),
+        jax.random.key(0), reals, c, np.zeros((8, 4, 0), np.float32),
+        scalars)
+    state = run(pixels)
+    # uint8 batches are scaled on device exactly as on the host.
+    scaled_on_host = run(data.scale_images(pixels))
+    for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(
+        scaled_on_host), strict=True):
+      np.testing.assert_array_equal(got, want)
     reports = jax.tree.map(np.asarray, state.reports)
     self.assertFalse(bool(state.nonfinite))
     # Greg ran on 8 / pl_batch_shrink samples; every other phase on 8.
