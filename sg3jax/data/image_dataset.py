@@ -166,8 +166,8 @@ class _Backend:
     raise NotImplementedError
 
   def read_label(self, raw_idx: int) -> np.ndarray:
-    """The float32 label `[label_dim]` alone (decodes the image here)."""
-    return self.read(raw_idx)[1]
+    """The float32 label `[label_dim]` alone, without decoding the image."""
+    raise NotImplementedError
 
 
 class _LabelTable:
@@ -365,7 +365,7 @@ class _TfdsBackend(_Backend):
     features = builder.info.features
     self.name = builder.info.name
     self._directory, self._split = directory, split
-    self._source = None
+    self._source = self._label_source = None
     if "image" not in features:
       raise ValueError(f"{self._where}: expected an 'image' feature, got "
                        f"{sorted(features.keys())}")
@@ -404,12 +404,23 @@ class _TfdsBackend(_Backend):
     check(f"{self._where} record 0", shape)
     self.image_shape = tuple(int(n) for n in shape)
 
+  def _open_source(self, **kwargs):
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    builder = tfds.builder_from_directory(self._directory)
+    return builder.as_data_source(split=self._split, **kwargs)
+
   def _get_source(self):
     if self._source is None:
-      import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-      builder = tfds.builder_from_directory(self._directory)
-      self._source = builder.as_data_source(split=self._split)
+      self._source = self._open_source()
     return self._source
+
+  def _get_label_source(self):
+    """The records with their images left encoded (labels read fast)."""
+    if self._label_source is None:
+      import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+      self._label_source = self._open_source(
+          decoders={"image": tfds.decode.SkipDecoding()})
+    return self._label_source
 
   def __len__(self) -> int:
     return self._size
@@ -423,16 +434,25 @@ class _TfdsBackend(_Backend):
       raise ValueError(f"{self._where} record {raw_idx}: expected uint8 "
                        f"{list(self.image_shape)}, got {image.dtype} "
                        f"{list(image.shape)}")
+    return image, self._label(record)
+
+  def read_label(self, raw_idx: int) -> np.ndarray:
     if self.label_dim == 0:
-      return image, np.zeros([0], np.float32)
+      return np.zeros([0], np.float32)
+    return self._label(self._get_label_source()[raw_idx])
+
+  def _label(self, record: dict) -> np.ndarray:
+    """The float32 label `[label_dim]` of a record (one-hot for classes)."""
+    if self.label_dim == 0:
+      return np.zeros([0], np.float32)
     if self._num_classes is not None:
       label = np.zeros([self.label_dim], np.float32)
       label[int(record["label"])] = 1
-      return image, label
-    return image, np.asarray(record["label"], np.float32)
+      return label
+    return np.asarray(record["label"], np.float32)
 
   def __getstate__(self):
-    return dict(self.__dict__, _source=None)
+    return dict(self.__dict__, _source=None, _label_source=None)
 
 
 class _ArrayBackend(_Backend):

@@ -140,7 +140,12 @@ class ImageDatasetTest(parameterized.TestCase):
       np.testing.assert_array_equal(item["image"], self.pixels[index])
       seen.append(index)
     self.assertCountEqual(seen, range(len(_NAMES)))
+    # get_label reads the label without decoding the image.
+    for i in range(len(ds)):
+      np.testing.assert_array_equal(ds.get_label(i), ds[i]["label"])
+    self.assertIsInstance(ds._backend._get_label_source()[0]["image"], bytes)
     unlabelled = data.open_dataset(f"tfds:{version_dir}:train", mirror=True)
+    self.assertEqual(unlabelled.get_label(len(_NAMES)).shape, (0,))
     self.assertEqual(unlabelled[0]["label"].shape, (0,))
     np.testing.assert_array_equal(unlabelled[len(_NAMES)]["image"],
                                   unlabelled[0]["image"][:, ::-1])
