@@ -30,6 +30,7 @@ from ml_collections import config_flags
 from sg3jax import convert
 from sg3jax import data
 from sg3jax.training import config as config_lib
+from sg3jax.training import loop
 from sg3jax.training import step as step_lib
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -70,8 +71,7 @@ def main(argv):
                        cfg.optim.G_reg_interval)
   d_tx = step_lib.adam(cfg.optim.D_lr, cfg.optim.betas, cfg.optim.eps,
                        cfg.optim.D_reg_interval)
-  loss = step_lib.LossConfig(r1_gamma=cfg.loss.r1_gamma,
-                             D_reg_interval=cfg.optim.D_reg_interval)
+  loss = loop.loss_config(cfg)
   builder = step_lib.StepBuilder(G, D, g_tx, d_tx, loss, mesh, batch_gpu)
   c = np.zeros((1, ds.label_dim), np.float32)
   g_vars = jax.jit(G.init)(jax.random.key(0), np.zeros((1, G.z_dim),

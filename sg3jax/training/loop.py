@@ -90,12 +90,13 @@ AUGMENT_MODES = ("ada", "fixed", "noaug")
 
 
 def _augment_settings(cfg) -> dict:
-  """LossConfig's ADA fields for `cfg.augment` (official --aug/--p/--target)."""
+  """LossConfig's ADA fields for `cfg.augment` (official --aug/--p/--target):
+  none for "noaug" or "fixed" at p 0 (the official loop builds no pipe)."""
   mode = cfg.augment.mode
   if mode not in AUGMENT_MODES:
     raise ValueError(f"config.augment.mode: expected one of {AUGMENT_MODES}, "
                      f"got {mode!r}")
-  if mode == "noaug":
+  if mode == "noaug" or (mode == "fixed" and initial_augment_p(cfg) == 0):
     return {}
   return dict(augment=augment_lib.pipeline(cfg.augment.pipe),
               ada_target=cfg.augment.target if mode == "ada" else None,
@@ -110,7 +111,8 @@ def initial_augment_p(cfg) -> float:
   return 0.2 if cfg.augment.mode == "fixed" else 0.0
 
 
-def _loss_config(cfg) -> step_lib.LossConfig:
+def loss_config(cfg) -> step_lib.LossConfig:
+  """The step's loss settings (losses, regularizers, ADA) for `cfg`."""
   return step_lib.LossConfig(
       **_augment_settings(cfg),
       r1_gamma=cfg.loss.r1_gamma, style_mixing_prob=cfg.loss.style_mixing_prob,
@@ -220,7 +222,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
     d_tx = step_lib.freeze(
         d_tx, convert.discriminator.abstract_variables(D)["params"],
         stylegan2.frozen_layer_names(D, cfg.D.freeze_layers))
-  loss = _loss_config(cfg)
+  loss = loss_config(cfg)
   builder = step_lib.StepBuilder(G, D, g_tx, d_tx, loss, mesh, batch_gpu)
 
   _, run_key = jax.random.split(jax.random.key(cfg.seed))
@@ -346,8 +348,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
           "Timing/maintenance_sec": stats_lib.scalar(maintenance_time),
           "Resources/cpu_mem_gb": stats_lib.scalar(
               psutil.Process(os.getpid()).memory_info().rss / 2 ** 30),
-          "Progress/augment": stats_lib.scalar(float(_local(
-              state.augment_p))),
+          "Progress/augment": stats_lib.scalar(
+              float(_local(state.augment_p)) if loss.augment else 0.0),
           "Timing/total_hours": stats_lib.scalar(
               (tick_end_time - start_time) / 3600),
           "Timing/total_days": stats_lib.scalar(

@@ -503,30 +503,33 @@ class StepBuilder:
 
   def _g_update(self, state: TrainState, phase: Phase, batches, round_keys,
                 preprocess):
-    """Gmain/Gboth (and Greg): accumulate over rounds, pmean, Adam."""
-    if phase.name == "Greg":
-      def round_loss(g_params, carry, batch, key):
-        pl_mean, = carry
-        loss, (pl_mean, reports, values) = self._g_reg(
-            g_params, state.g_state, pl_mean, batch, key)
-        return loss * phase.interval, ((pl_mean,), reports, values)
-      carry = (state.pl_mean,)
-    else:
-      def round_loss(g_params, carry, batch, key):
-        del carry
-        loss, (_, reports, values) = self._g_main(
+    """Gmain/Greg/Gboth: accumulate over rounds, pmean, Adam."""
+    main = phase.name in ("Gmain", "Gboth")
+    reg = phase.name in ("Greg", "Gboth")
+
+    def round_loss(g_params, carry, batch, key):
+      pl_mean, = carry
+      loss, reports, values = 0.0, {}, []
+      if main:
+        loss, (_, reports, loss_g) = self._g_main(
             g_params, state.g_state, state.d_params, batch, key,
             phase.interval, preprocess)
-        return loss, ((), reports, values)
-      carry = ()
-    grads, carry, reports, finite = _accumulate(
-        round_loss, state.g_params, carry, batches, round_keys)
+        values.append(loss_g)
+      if reg:
+        reg_key = jax.random.fold_in(key, 1) if main else key
+        loss_pl, (pl_mean, reg_reports, pl_values) = self._g_reg(
+            g_params, state.g_state, pl_mean, batch, reg_key)
+        loss = loss + loss_pl * phase.interval
+        reports = {**reports, **reg_reports}
+        values.append(pl_values)
+      return loss, ((pl_mean,), reports, values)
+
+    grads, (pl_mean,), reports, finite = _accumulate(
+        round_loss, state.g_params, (state.pl_mean,), batches, round_keys)
     g_params, g_opt, grads_finite = _apply_update(
         self.g_tx, grads, state.g_opt, state.g_params)
-    if phase.name == "Greg":
-      state = state.replace(pl_mean=carry[0])
-    return (state.replace(g_params=g_params, g_opt=g_opt), reports,
-            finite & grads_finite)
+    return (state.replace(g_params=g_params, g_opt=g_opt, pl_mean=pl_mean),
+            reports, finite & grads_finite)
 
   def _d_update(self, state: TrainState, phase: Phase, batches, round_keys,
                 preprocess):

@@ -92,6 +92,9 @@ class ConfigTest(parameterized.TestCase):
     self.assertEqual((c.batch_size, c.batch_gpu, c.loss.r1_gamma, c.cbase,
                       c.optim.G_lr, c.optim.D_lr, c.G.map_depth),
                      (64, 16, 0.2048, 16384, 0.0025, 0.0025, 2))
+    # Its rows give no --snap (official default 50), unlike StyleGAN3's.
+    c = tiny.load_experiment("stylegan2.py", "512,1")
+    self.assertEqual(c.snapshot_ticks, 50)
     c = tiny.load_experiment("stylegan2.py", "1024")
     self.assertEqual((c.batch_size, c.batch_gpu, c.loss.r1_gamma, c.cbase,
                       c.optim.G_lr), (32, 4, 6.5536, 32768, 0.002))

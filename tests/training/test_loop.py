@@ -363,6 +363,19 @@ class InProcessTrainTest(absltest.TestCase):
     np.testing.assert_allclose(got, expected, atol=1e-6)
     self.assertGreater(len(set(np.round(got, 6))), 1)  # p moved
 
+  def test_augment_pipe_only_where_the_official_loop_builds_one(self):
+    cfg = tiny.tiny_config()
+    cfg.augment.mode = "fixed"
+    self.assertIsNotNone(loop.loss_config(cfg).augment)  # p 0.2
+    cfg.augment.p = 0.0  # official: no pipe for --aug=fixed --p=0
+    self.assertIsNone(loop.loss_config(cfg).augment)
+    cfg.augment.mode = "ada"
+    loss = loop.loss_config(cfg)
+    self.assertEqual((loss.augment is None, loss.ada_target), (False, 0.6))
+    cfg.augment.mode = "noaug"
+    cfg.augment.p = 0.3
+    self.assertIsNone(loop.loss_config(cfg).augment)
+
   def test_bad_augment_settings(self):
     cfg = tiny.tiny_config()
     cfg.augment.mode = "always"

@@ -109,54 +109,78 @@ class AccumulationTest(absltest.TestCase):
 
 
 class RegularizerStepTest(absltest.TestCase):
-  """Path length (Greg), style mixing and the blur fade-in in one step."""
+  """Path length, R1, style mixing and the blur fade-in in one step, with
+  lazy regularization (Greg/Dreg phases) and without (Gboth/Dboth)."""
 
-  def test_all_phases_run_and_report(self):
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
     cfg = tiny.tiny_config()
     shape = dict(resolution=16, channels=3, label_dim=0)
-    G = convert.generator_from_kwargs(
+    cls.G = convert.generator_from_kwargs(
         config_lib.generator_kwargs(cfg, **shape), filtered_lrelu_impl="xla")
-    D = convert.discriminator_from_kwargs(
+    cls.D = convert.discriminator_from_kwargs(
         config_lib.discriminator_kwargs(cfg, **shape))
-    c = np.zeros((8, 0), np.float32)
-    g_vars = G.init(jax.random.key(0), np.zeros((1, G.z_dim), np.float32),
-                    c[:1])
-    d_vars = D.init(jax.random.key(1), np.zeros((1, 16, 16, 3), np.float32),
-                    c[:1])
+    cls.c = np.zeros((8, 0), np.float32)
+    cls.g_vars = cls.G.init(jax.random.key(0),
+                            np.zeros((1, cls.G.z_dim), np.float32),
+                            cls.c[:1])
+    cls.d_vars = cls.D.init(jax.random.key(1),
+                            np.zeros((1, 16, 16, 3), np.float32), cls.c[:1])
+    cls.pixels = np.random.default_rng(0).integers(
+        0, 256, (8, 16, 16, 3), dtype=np.uint8)
+
+  def _builder(self, reg_interval: int | None):
+    """(StepBuilder, run(reals) -> state after iteration 0, scalars)."""
     loss = step_lib.LossConfig(
         r1_gamma=1.0, style_mixing_prob=0.9, pl_weight=2.0,
-        blur_init_sigma=2.0, blur_fade_kimg=1.0, G_reg_interval=4,
-        D_reg_interval=4)
-    tx = step_lib.adam(0.002, (0.0, 0.99), 1e-8, 4)
+        blur_init_sigma=2.0, blur_fade_kimg=1.0, G_reg_interval=reg_interval,
+        D_reg_interval=reg_interval)
+    tx = step_lib.adam(0.002, (0.0, 0.99), 1e-8, reg_interval)
     mesh = jax.make_mesh((1,), ("data",),
                          axis_types=(jax.sharding.AxisType.Auto,))
-    builder = step_lib.StepBuilder(G, D, tx, tx, loss, mesh, batch_gpu=4)
-    self.assertEqual([p.name for p in builder.active_phases(0)],
-                     ["Gmain", "Greg", "Dmain", "Dreg"])
-    pixels = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3),
-                                               dtype=np.uint8)
+    builder = step_lib.StepBuilder(self.G, self.D, tx, tx, loss, mesh,
+                                   batch_gpu=4)
     scalars = step_lib.step_scalars(0, 100, 8, 10.0, 0.05, loss)
-    self.assertEqual(int(scalars.blur_size), 5)  # sigma 1.8
+    num_phases = len(builder.phases)
     run = lambda reals: builder(
-        step_lib.init_state(g_vars, d_vars, g_vars, tx, tx),
-        jax.random.key(0), reals, c, np.zeros((8, 4, 0), np.float32),
-        scalars)
-    state = run(pixels)
-    # uint8 batches are scaled on device exactly as on the host.
-    scaled_on_host = run(data.scale_images(pixels))
-    for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(
-        scaled_on_host), strict=True):
-      np.testing.assert_array_equal(got, want)
+        step_lib.init_state(self.g_vars, self.d_vars, self.g_vars, tx, tx),
+        jax.random.key(0), reals, self.c,
+        np.zeros((8, num_phases, 0), np.float32), scalars)
+    return builder, run, scalars
+
+  def _check_reports(self, state, real_score_count: int):
     reports = jax.tree.map(np.asarray, state.reports)
     self.assertFalse(bool(state.nonfinite))
-    # Greg ran on 8 / pl_batch_shrink samples; every other phase on 8.
+    # Path length ran on 8 / pl_batch_shrink samples; the rest on 8.
     self.assertEqual(reports["Loss/pl_penalty"][0], 4)
     self.assertEqual(reports["Loss/G/loss"][0], 8)
     self.assertEqual(reports["Loss/r1_penalty"][0], 8)
-    self.assertEqual(reports["Loss/scores/real"][0], 16)  # Dmain + Dreg
+    self.assertEqual(reports["Loss/scores/real"][0], real_score_count)
     # pl_mean = lerp(0, mean path length, 0.01) > 0.
     self.assertGreater(float(state.pl_mean), 0.0)
     self.assertTrue(np.isfinite(reports["Loss/G/reg"]).all())
+
+  def test_lazy_regularization_phases_run_and_report(self):
+    builder, run, scalars = self._builder(reg_interval=4)
+    self.assertEqual([p.name for p in builder.active_phases(0)],
+                     ["Gmain", "Greg", "Dmain", "Dreg"])
+    self.assertEqual(int(scalars.blur_size), 5)  # sigma 1.8
+    state = run(self.pixels)
+    # uint8 batches are scaled on device exactly as on the host.
+    scaled_on_host = run(data.scale_images(self.pixels))
+    for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(
+        scaled_on_host), strict=True):
+      np.testing.assert_array_equal(got, want)
+    self._check_reports(state, real_score_count=16)  # Dmain + Dreg
+
+  def test_both_phases_run_main_and_regularization(self):
+    # Without lazy regularization the official loop runs Gboth and Dboth:
+    # each adds its regularizer to its main loss in one update.
+    builder, run, _ = self._builder(reg_interval=None)
+    self.assertEqual([p.name for p in builder.active_phases(0)],
+                     ["Gboth", "Dboth"])
+    self._check_reports(run(self.pixels), real_score_count=8)
 
 
 class DataParallelTest(absltest.TestCase):
