@@ -27,6 +27,12 @@ def grid_indices(labels: np.ndarray, gw: int, gh: int, seed: int
                  ) -> np.ndarray:
   """Dataset indices `[gh * gw]` laid out as the official grid.
 
+  Unlabelled: a seeded shuffle of the dataset, repeated to fill the grid.
+  Labelled: row y shows the y-th label group (cycling), groups ordered as
+  the official code orders raw labels (by the reversed label vector; for
+  one-hot classes that is class order); each group is shuffled once and
+  each of its rows continues where its previous row stopped.
+
   Args:
     labels: `[n, label_dim]` of the dataset.
   """
@@ -38,7 +44,7 @@ def grid_indices(labels: np.ndarray, gw: int, gh: int, seed: int
     return np.resize(order, gw * gh)
   groups: dict[tuple, list[int]] = {}
   for idx in range(n):
-    groups.setdefault(tuple(labels[idx]), []).append(idx)
+    groups.setdefault(tuple(labels[idx][::-1]), []).append(idx)
   keys = sorted(groups)
   for key in keys:
     rnd.shuffle(groups[key])
@@ -46,7 +52,8 @@ def grid_indices(labels: np.ndarray, gw: int, gh: int, seed: int
   for y in range(gh):
     members = groups[keys[y % len(keys)]]
     rows.append([members[x % len(members)] for x in range(gw)])
-    members[:] = members[gw:] + members[:gw]  # the next row's turn
+    shift = gw % len(members)  # the next row's turn
+    members[:] = members[shift:] + members[:shift]
   return np.asarray(rows).reshape(-1)
 
 
