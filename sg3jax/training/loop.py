@@ -301,6 +301,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
   tick_start_time = time.time()
   maintenance_time = tick_start_time - start_time
   last_stats: dict[str, Any] = {}
+  reported: set[str] = set()  # names with values since this process began
   try:
     while counters.cur_nimg < cfg.total_kimg * 1000:  # else done already
       local = next(iterator)
@@ -335,7 +336,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
             f"{ckpts.directory}")
       moments = _local(state.reports)
       state = step_lib.reset_reports(state)
-      tick_stats = stats_lib.summarize(moments)
+      reported |= {name for name, m in moments.items() if m[0] > 0}
+      tick_stats = stats_lib.summarize(moments, reported)
       tick_kimg = (counters.cur_nimg - tick_start_nimg) / 1e3
       tick_stats.update({
           "Progress/tick": stats_lib.scalar(counters.cur_tick),

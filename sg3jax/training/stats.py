@@ -9,22 +9,27 @@ TensorBoard under the same name at step int(kimg).
 import json
 import pathlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 
 import numpy as np
 
 Stat = dict[str, float]
 
 
-def summarize(moments: Mapping[str, np.ndarray]) -> dict[str, Stat]:
+def summarize(moments: Mapping[str, np.ndarray],
+              names: Set[str] = frozenset()) -> dict[str, Stat]:
   """{name: {num, mean, std}} from `[count, sum, sum of squares]` moments.
 
-  Names without values this tick are left out.
+  Names with values this tick, and those of `names` without values as
+  {num: 0, mean: nan, std: nan}: the official collector lists every name
+  reported since the process started, so pass the names reported so far.
   """
   result = {}
   for name, (count, total, total_sq) in moments.items():
     count, total, total_sq = float(count), float(total), float(total_sq)
     if count == 0:
+      if name in names:
+        result[name] = {"num": 0, "mean": float("nan"), "std": float("nan")}
       continue
     mean = total / count
     std = float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))

@@ -97,7 +97,11 @@ class TrainRunTest(absltest.TestCase):
     # Batch 8: each tick reports 8 G losses; R1 runs every 2nd iteration.
     self.assertEqual(first["Loss/G/loss"]["num"], 8)
     self.assertEqual(first["Loss/r1_penalty"]["num"], 8)
-    self.assertNotIn("Loss/r1_penalty", stats[1])
+    # A tick without R1 lists it as the official collector does; never
+    # reported (no path length in config T): left out.
+    self.assertEqual(stats[1]["Loss/r1_penalty"]["num"], 0)
+    self.assertTrue(np.isnan(stats[1]["Loss/r1_penalty"]["mean"]))
+    self.assertNotIn("Loss/pl_penalty", first)
     self.assertAlmostEqual(last["Progress/kimg"]["mean"], _ITERATIONS * 0.008)
     # The losses move: G and D are being trained.
     g_losses = [s["Loss/G/loss"]["mean"] for s in stats]
