@@ -208,7 +208,8 @@ def _recommended_stylegan2(resolution: int, gpus: int
   c.loss.r1_gamma = gamma
   c.optim.G_lr = c.optim.D_lr = lr
   c.cbase = cbase
-  c.G.map_depth = 2  # (the rows give no --snap: snapshot_ticks stays 50)
+  c.G.map_depth = 2
+  # These rows give no --snap: snapshot_ticks keeps the official 50.
   return c
 
 
