@@ -404,22 +404,22 @@ class _TfdsBackend(_Backend):
     check(f"{self._where} record 0", shape)
     self.image_shape = tuple(int(n) for n in shape)
 
-  def _open_source(self, **kwargs):
+  def _open_source(self, *, decode_images: bool):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     builder = tfds.builder_from_directory(self._directory)
-    return builder.as_data_source(split=self._split, **kwargs)
+    decoders = None if decode_images else {
+        "image": tfds.decode.SkipDecoding()}
+    return builder.as_data_source(split=self._split, decoders=decoders)
 
   def _get_source(self):
     if self._source is None:
-      self._source = self._open_source()
+      self._source = self._open_source(decode_images=True)
     return self._source
 
   def _get_label_source(self):
     """The records with their images left encoded (labels read fast)."""
     if self._label_source is None:
-      import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-      self._label_source = self._open_source(
-          decoders={"image": tfds.decode.SkipDecoding()})
+      self._label_source = self._open_source(decode_images=False)
     return self._label_source
 
   def __len__(self) -> int:
