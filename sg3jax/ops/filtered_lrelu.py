@@ -5,13 +5,23 @@ Two implementations with one semantics:
   `upfirdn2d` down, under a custom VJP that keeps only an int8 code of the
   activation's branch per upsampled sample (as the official CUDA op keeps
   bit-packed signs), not the float intermediates.
-* `impl="pallas"`: the fused kernel in `kernels/filtered_lrelu` (one pass per
-  output tile), imported only when used.
-`impl="auto"` picks Pallas on GPU and TPU and XLA elsewhere.
+* `impl="pallas"`: the fused kernel in `kernels/filtered_lrelu` (Mosaic on
+  TPU, Triton on NVIDIA GPUs; interpreted on a CPU), imported only when used.
+`impl="auto"` lowers, per platform (`jax.lax.platform_dependent`), the
+kernel where it can serve this shape and dtype, and the XLA path everywhere
+else: on CPU, for traced filters (the kernel has no filter gradient), for
+float16, and where a tile would not fit on chip. It never picks a kernel
+that cannot lower. Kernel branches are traced for the platform this process
+runs on; `kernel_platforms(("cuda", "tpu"))` asks for others too, so that
+one exported program carries each platform's choice (a fresh `jax.jit` must
+trace under it).
 """
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
+from collections.abc import Iterator
 from collections.abc import Sequence
 
 import jax
@@ -69,13 +79,18 @@ def filtered_lrelu(
     slope: leaky ReLU negative slope, >= 0.
     clamp: maximum output magnitude of the activation, or None.
     flip_filter: False = convolution, True = correlation.
-    impl: "auto", "xla" or "pallas" (on CPU, Pallas runs interpreted).
-      Gradients w.r.t. `fu`/`fd` need "xla".
+    impl: "auto", "xla" or "pallas" (on CPU, Pallas runs interpreted; an
+      explicit "pallas" that cannot serve the call raises a ValueError
+      naming the shape and the on-chip budget it exceeds). Gradients
+      w.r.t. `fu`/`fd` need "xla" ("auto" uses it for traced filters).
 
   Returns:
     `[N, out_h, out_w, C]` with out_w = (W * up + px0 + px1 - (fu_w - 1) -
     (fd_w - 1) + (down - 1)) // down, and out_h likewise; dtype of `x`.
   """
+  # The kernel has no filter gradient: filters computed by the caller's
+  # trace (e.g. designed from a traced cutoff) keep "auto" on XLA.
+  filters_traced = any(isinstance(f, jax.core.Tracer) for f in (fu, fd))
   x = _validate.image(x)
   fu = _validate.taps("fu", fu, x.dtype)
   fd = _validate.taps("fd", fd, x.dtype)
@@ -90,16 +105,75 @@ def filtered_lrelu(
     clamp = _validate.positive_float("clamp", clamp, allow_zero=True)
   if impl not in IMPLS:
     raise ValueError(f"impl: expected one of {IMPLS}, got {impl!r}")
-  if impl == "auto":
-    impl = "pallas" if jax.default_backend() in ("gpu", "tpu") else "xla"
-
+  kwargs = dict(up=int(up), down=int(down), padding=padding, gain=gain,
+                slope=slope, clamp=clamp, flip_filter=bool(flip_filter))
+  if impl == "xla" or (impl == "auto" and (
+      filters_traced or not _kernel_candidate(x, fu, fd, up, down))):
+    return _xla(x, fu, fd, b, **kwargs)
+  from kernels import filtered_lrelu as fused  # pylint: disable=g-import-not-at-top
+  def kernel(backend, interpret=False):
+    return functools.partial(fused.filtered_lrelu_pallas, backend=backend,
+                             interpret=interpret, **kwargs)
   if impl == "pallas":
-    from kernels import filtered_lrelu as pallas_kernel  # pylint: disable=g-import-not-at-top
-    return pallas_kernel.filtered_lrelu_pallas(
-        x, fu, fd, b, up=int(up), down=int(down), padding=padding, gain=gain,
-        slope=slope, clamp=clamp, flip_filter=bool(flip_filter),
-        interpret=jax.default_backend() == "cpu")
+    device = jax.default_backend()
+    if device in ("gpu", "tpu"):
+      return kernel(device)(x, fu, fd, b)
+    return kernel("tpu", interpret=True)(x, fu, fd, b)
+  cfg = fused.make_config(x.shape, fu.shape, fd.shape, **kwargs)
+  branches = {}
+  for platform in _kernel_platforms():
+    backend = _KERNEL_BACKENDS[platform]
+    try:
+      fused.check_supported(cfg, x.dtype, backend)
+    except fused.Unsupported:
+      continue
+    branches[platform] = kernel(backend)
+  if not branches:
+    return _xla(x, fu, fd, b, **kwargs)
+  return jax.lax.platform_dependent(
+      x, fu, fd, b, default=functools.partial(_xla, **kwargs), **branches)
 
+
+# jax.lax.platform_dependent platform -> kernel backend.
+_KERNEL_BACKENDS = {"cuda": "gpu", "tpu": "tpu"}
+_PLATFORMS_OVERRIDE = contextvars.ContextVar("kernel_platforms", default=None)
+
+
+@contextlib.contextmanager
+def kernel_platforms(platforms: Sequence[str]) -> Iterator[None]:
+  """Within this context, impl="auto" traces kernel branches for these
+  lowering platforms ("cuda", "tpu"), whatever this process runs on: for
+  `jax.export` to other platforms, or several at once."""
+  unknown = set(platforms) - set(_KERNEL_BACKENDS)
+  if unknown:
+    raise ValueError(f"platforms: expected some of {tuple(_KERNEL_BACKENDS)},"
+                     f" got {tuple(platforms)}")
+  token = _PLATFORMS_OVERRIDE.set(tuple(platforms))
+  try:
+    yield
+  finally:
+    _PLATFORMS_OVERRIDE.reset(token)
+
+
+def _kernel_platforms() -> tuple[str, ...]:
+  """The kernel_platforms override, else this process's platform."""
+  override = _PLATFORMS_OVERRIDE.get()
+  if override is not None:
+    return override
+  return {"gpu": ("cuda",), "tpu": ("tpu",)}.get(jax.default_backend(), ())
+
+
+def _kernel_candidate(x, fu, fd, up, down) -> bool:
+  """Whether "auto" may use a kernel at all: a kernel dtype, and some
+  filtering to fuse."""
+  if x.dtype not in (jnp.float32, jnp.bfloat16):
+    return False
+  return up > 1 or down > 1 or fu.size > 1 or fd.size > 1
+
+
+def _xla(x, fu, fd, b, *, up, down, padding, gain, slope, clamp,
+         flip_filter) -> jax.Array:
+  """The XLA path of validated arguments."""
   up_plan = make_plan(x.shape, fu.shape, (up, up), (1, 1), padding,
                            bool(flip_filter), float(up * up))
   mid_shape = (x.shape[0],) + up_plan.out_hw + (x.shape[3],)

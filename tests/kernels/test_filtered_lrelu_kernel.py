@@ -1,8 +1,11 @@
-"""The fused Pallas filtered_lrelu kernel against the XLA path.
+"""The fused filtered_lrelu kernels against the XLA path.
 
-`FilteredLreluKernelTest` runs compiled on an accelerator and is skipped
-elsewhere; `FilteredLreluKernelInterpretTest` runs the same tests in the
-Pallas interpreter, on CPU in CI.
+`InterpretTest` runs the TPU kernel in the TPU interpreter
+(`pltpu.InterpretParams`: TPU memory semantics on the CPU) and the GPU
+kernel in the Pallas interpreter, on CPU in CI, at reduced shapes that still
+have several tiles with halos on both axes. `CompiledTest` runs the same
+cases compiled, on a GPU or TPU only. Lowering for the devices is in
+`test_lowering.py`.
 """
 
 import jax
@@ -10,123 +13,241 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
-from jax import test_util as jtu
+from jax.experimental.pallas import tpu as pltpu
 
-from kernels.filtered_lrelu import BlockSizes
-from kernels.filtered_lrelu import filtered_lrelu_pallas
-from sg3jax import filters
+from kernels import filtered_lrelu as fused
+from kernels.filtered_lrelu import plan as planning
 from sg3jax import ops
 
+# Small tiles, so that these images split into several tiles per axis.
 CASES = (
-    dict(up=2, down=2, fu=(12,), fd=(12,), padding=(11, 10, 11, 10),
-         clamp=None, flip=False, channels=3),
-    dict(up=4, down=2, fu=(24,), fd=(12, 12), padding=(23, 22, 21, 20),
-         clamp=0.5, flip=True, channels=5),
-    dict(up=1, down=2, fu=(1,), fd=(6,), padding=(-1, 3, 2, 0),
-         clamp=None, flip=False, channels=4),
-    dict(up=2, down=1, fu=(5, 4), fd=(1,), padding=(4, 4, 3, 3),
-         clamp=1.0, flip=False, channels=2),
-    dict(up=3, down=2, fu=(7,), fd=(5,), padding=(2, 5, 3, 1),
-         clamp=None, flip=True, channels=3),
+    dict(name="up2_sep", up=2, down=2, fu=(12,), fd=(12,),
+         padding=(11, 10, 11, 10), clamp=None, flip=False, hw=(21, 19),
+         batch=2, channels=3, max_tile=8),
+    dict(name="up4_radial", up=4, down=2, fu=(24,), fd=(12, 12),
+         padding=(-2, -5, -2, -5), clamp=0.5, flip=True, hw=(12, 16),
+         batch=1, channels=3, max_tile=3),
+    dict(name="odd_factors_2d_up", up=3, down=2, fu=(5, 4), fd=(7,),
+         padding=(2, 5, 3, 1), clamp=1.0, flip=False, hw=(9, 19),
+         batch=2, channels=18, max_tile=6),
 )
+BACKENDS = ("tpu", "gpu")
 
 
-def _case_arrays(case, seed):
+def _arrays(case, seed, dtype=np.float32):
   rng = np.random.default_rng(seed)
-  x = rng.normal(size=(2, 9, 11, case["channels"])).astype(np.float32)
-  b = rng.normal(size=case["channels"]).astype(np.float32)
+  x = rng.normal(size=(case["batch"],) + case["hw"] + (case["channels"],))
+  b = rng.normal(size=case["channels"])
   # Random taps with unit L1 norm keep outputs of order 1, so that fp32
   # rounding of long sums stays below the 1e-6 absolute tolerance.
   fu, fd = (rng.normal(size=case[k]) for k in ("fu", "fd"))
   fu, fd = ((f / np.abs(f).sum()).astype(np.float32) for f in (fu, fd))
-  return x, b, fu, fd
+  return (jnp.asarray(x, dtype), fu, fd, jnp.asarray(b, dtype))
 
 
-class FilteredLreluKernelTest(parameterized.TestCase):
-  INTERPRET = False
+def _op_args(case):
+  return dict(up=case["up"], down=case["down"], padding=case["padding"],
+              gain=1.3, slope=0.25, clamp=case["clamp"],
+              flip_filter=case["flip"])
+
+
+def _reference(case, x, fu, fd, b):
+  return ops.filtered_lrelu(x, fu, fd, b, impl="xla", **_op_args(case))
+
+
+def _tiling(case):
+  return fused.Tiling(max_tile=case["max_tile"], max_programs=3)
+
+
+def _kernel(case, backend, interpret, x, fu, fd, b):
+  """The public fused op (custom VJP) with the case's small tiles."""
+  return fused.filtered_lrelu_pallas(
+      x, fu, fd, b, backend=backend, interpret=interpret,
+      tiling=_tiling(case), **_op_args(case))
+
+
+class InterpretTest(parameterized.TestCase):
+  COMPILED = False
 
   def setUp(self):
     super().setUp()
-    if not self.INTERPRET and jax.default_backend() not in ("gpu", "tpu"):
+    device = jax.default_backend()
+    if self.COMPILED and device not in BACKENDS:
       self.skipTest("compiled Pallas needs a GPU or TPU")
 
-  def _kernel(self, x, fu, fd, b, case, block_channels=None):
-    blocks = None if block_channels is None else BlockSizes(block_channels)
-    return filtered_lrelu_pallas(
-        x, fu, fd, b, up=case["up"], down=case["down"],
-        padding=case["padding"], gain=1.3, slope=0.25, clamp=case["clamp"],
-        flip_filter=case["flip"], block_sizes=blocks,
-        interpret=self.INTERPRET)
+  def _interpret(self, backend):
+    if self.COMPILED:
+      if backend != jax.default_backend():
+        self.skipTest(f"the {backend} kernel compiles on a {backend} only")
+      return False
+    return pltpu.InterpretParams() if backend == "tpu" else True
 
-  def _reference(self, x, fu, fd, b, case):
-    return ops.filtered_lrelu(
-        x, fu, fd, b, up=case["up"], down=case["down"],
-        padding=case["padding"], gain=1.3, slope=0.25, clamp=case["clamp"],
-        flip_filter=case["flip"], impl="xla")
+  @parameterized.product(case=tuple(range(len(CASES))), backend=BACKENDS)
+  def test_forward_and_gradients_match_xla(self, case, backend):
+    case = CASES[case]
+    interpret = self._interpret(backend)
+    x, fu, fd, b = _arrays(case, 0)
+    cfg = fused.make_config(x.shape, fu.shape, fd.shape, **_op_args(case))
+    module = fused.BACKENDS[backend]
+    for backward in (False, True):  # several tiles per axis: halos cross
+      t = module.plan_tiles(cfg, x.dtype, backward=backward,
+                            tiling=_tiling(case))
+      self.assertGreater(t.rows.num_tiles, 1)
+      self.assertGreater(t.cols.num_tiles, 1)
 
-  @parameterized.parameters(*range(len(CASES)))
-  def test_forward_and_gradient_match_xla(self, index):
-    case = CASES[index]
-    x, b, fu, fd = _case_arrays(case, index)
-    y, pullback = jax.vjp(lambda x, b: self._kernel(x, fu, fd, b, case), x, b)
+    y, pullback = jax.vjp(
+        lambda x, b: _kernel(case, backend, interpret, x, fu, fd, b), x, b)
     y_ref, pullback_ref = jax.vjp(
-        lambda x, b: self._reference(x, fu, fd, b, case), x, b)
+        lambda x, b: _reference(case, x, fu, fd, b), x, b)
+    self.assertEqual(y.shape, y_ref.shape)
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
-    dy = np.random.default_rng(100 + index).normal(size=y.shape).astype(
-        np.float32)
+    dy = jnp.asarray(np.random.default_rng(1).normal(size=y.shape),
+                     jnp.float32)
     for ours, ref in zip(pullback(dy), pullback_ref(dy)):
       np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
 
-  def test_channel_blocks_smaller_than_channels(self):
-    case = CASES[1]  # 5 channels in blocks of 2: padded to 6 inside
-    x, b, fu, fd = _case_arrays(case, 7)
-    np.testing.assert_allclose(self._kernel(x, fu, fd, b, case, 2),
-                               self._reference(x, fu, fd, b, case),
-                               rtol=1e-5, atol=1e-6)
-
-  def test_check_grads(self):
+  @parameterized.parameters(*BACKENDS)
+  def test_bfloat16(self, backend):
     case = CASES[0]
-    fu = filters.design_lowpass_filter(12, 2.0, 3.0, 16.0)
-    x = jnp.asarray(np.random.default_rng(3).normal(size=(1, 6, 5, 2)),
-                    jnp.float32)
-    b = jnp.asarray([0.1, -0.2], jnp.float32)
-    jtu.check_grads(
-        lambda x, b: self._kernel(x, fu, fu, b, case), (x, b), order=1,
-        modes=("rev",), eps=1e-3, atol=2e-2, rtol=2e-2)
-
-  def test_bfloat16_input(self):
-    case = CASES[0]
-    x, b, fu, fd = _case_arrays(case, 9)
-    y = self._kernel(jnp.asarray(x, jnp.bfloat16), fu, fd, b, case)
+    interpret = self._interpret(backend)
+    x, fu, fd, b = _arrays(case, 2, jnp.bfloat16)
+    y, pullback = jax.vjp(
+        lambda x, b: _kernel(case, backend, interpret, x, fu, fd, b), x, b)
     self.assertEqual(y.dtype, jnp.bfloat16)
-    reference = self._reference(x, fu, fd, b, case)
-    # bf16 input rounding (8 mantissa bits) and output rounding.
-    np.testing.assert_allclose(np.asarray(y, np.float32), reference,
-                               atol=5e-2 * float(np.abs(reference).max()))
+    # The kernel computes in float32 from the bf16 input; only its output
+    # is rounded to bf16 (8 mantissa bits: relative error <= 2^-8).
+    x32, b32 = x.astype(jnp.float32), b.astype(jnp.float32)
+    y_ref, pullback_ref = jax.vjp(
+        lambda x, b: _reference(case, x, fu, fd, b), x32, b32)
+    np.testing.assert_allclose(np.asarray(y, np.float32), y_ref,
+                               rtol=2 ** -8, atol=1e-6)
+    dy = jnp.asarray(np.random.default_rng(3).normal(size=y.shape))
+    dx, _ = pullback(dy.astype(jnp.bfloat16))
+    dx_ref, _ = pullback_ref(dy.astype(jnp.bfloat16).astype(jnp.float32))
+    np.testing.assert_allclose(np.asarray(dx, np.float32), dx_ref,
+                               rtol=2 ** -8, atol=1e-5)
 
-  def test_bad_input(self):
-    case = CASES[0]
-    x, b, fu, fd = _case_arrays(case, 0)
-    bad = [
+
+class CompiledTest(InterpretTest):
+  COMPILED = True
+
+
+class PlanTest(absltest.TestCase):
+
+  def test_windows_cover_what_the_outputs_read(self):
+    stage = planning.AxisStage(up=2, down=1, taps=12, pad0=9, in_size=38,
+                               out_size=67)
+    start, count, pad0 = stage.window(10, 8)
+    # Output m reads inputs k with 2k = m + t - 9, t < 12.
+    needed = {k for m in range(10, 18) for t in range(12)
+              if (m + t - 9) % 2 == 0 for k in [(m + t - 9) // 2]}
+    self.assertEqual((start, start + count), (min(needed), max(needed) + 1))
+    self.assertEqual(pad0, start * 2 - (10 - 9))
+
+  def test_placements_of_clipped_windows(self):
+    window = planning.AxisWindow(size=8, step=4, offset=-3, extent=13,
+                                 num_tiles=4)
+    placements = window.placements()
+    # Tile 0 is clipped at the start, tiles 1-2 are whole, tile 3 is
+    # clipped at the end (its block starts at 13 - 8 = 5).
+    self.assertEqual([(p.first, p.last) for p in placements],
+                     [(0, 0), (1, 2), (3, 3)])
+    self.assertEqual((placements[0].src, placements[0].dst,
+                      placements[0].length), (0, 3, 5))
+    self.assertEqual((placements[2].src, placements[2].dst,
+                      placements[2].length), (4, 0, 4))
+
+  def test_polyphase_refuses_reads_outside_the_window(self):
+    with self.assertRaisesRegex(ValueError, "outside"):
+      planning.polyphase(up=2, down=1, taps=12, pad0=0, num_in=5, num_out=12)
+
+
+class BadInputTest(absltest.TestCase):
+
+  def _call(self, x, fu, fd, b, **kwargs):
+    args = dict(up=2, down=2, padding=(11, 10, 11, 10), gain=1.0,
+                slope=0.2, clamp=None, flip_filter=False, backend="tpu",
+                interpret=True) | kwargs
+    return fused.filtered_lrelu_pallas(x, fu, fd, b, **args)
+
+  def test_messages(self):
+    x, fu, fd, b = _arrays(CASES[0], 0)
+    cases = [
         (dict(x=x[0]), "x: expected rank 4"),
-        (dict(x=x.astype(np.int32)), "x: expected a floating"),
+        (dict(x=x.astype(jnp.int32)), "x: expected a floating"),
         (dict(fu=np.ones((2, 2, 2))), "fu: expected taps"),
         (dict(b=b[:2]), r"b: expected shape \[3\]"),
+        (dict(up=0), "up: expected an int >= 1"),
+        (dict(padding=(1, 2)), "padding: expected"),
+        (dict(backend="rocm"), "backend: expected one of"),
+        (dict(x=x.astype(jnp.float16)), "dtype float16 is not"),
     ]
-    for change, message in bad:
+    for change, message in cases:
       args = dict(x=x, fu=fu, fd=fd, b=b) | change
       with self.assertRaisesRegex(ValueError, message):
-        self._kernel(args["x"], args["fu"], args["fd"], args["b"], case)
-    with self.assertRaisesRegex(ValueError, "up: expected an int >= 1"):
-      self._kernel(x, fu, fd, b, dict(case, up=0))
-    with self.assertRaisesRegex(ValueError, "padding: expected"):
-      self._kernel(x, fu, fd, b, dict(case, padding=(1, 2)))
-    with self.assertRaisesRegex(ValueError, "block_sizes.channels"):
-      BlockSizes(0)
+        self._call(**args)
+
+  def test_unservable_shapes_name_the_budget(self):
+    # 4000 channels do not split into 128 lanes: one program holds all of
+    # them, and no tile fits in VMEM.
+    x = jax.ShapeDtypeStruct((1, 40, 40, 4000), jnp.float32)
+    cfg = fused.make_config(x.shape, (12,), (12,), up=2, down=2,
+                            padding=(11, 10, 11, 10), gain=1.0, slope=0.2,
+                            clamp=None, flip_filter=False)
+    with self.assertRaisesRegex(
+        ValueError, r"TPU kernel .*\[N, 40, 40, 4000\] float32.*"
+        r"over the budget of 12582912 bytes"):
+      fused.check_supported(cfg, x.dtype, "tpu")
+    # A 200-tap filter needs more scratch per GPU program than the budget.
+    cfg = fused.make_config(x.shape, (200,), (12,), up=2, down=2,
+                            padding=(199, 198, 199, 198), gain=1.0,
+                            slope=0.2, clamp=None, flip_filter=False)
+    with self.assertRaisesRegex(
+        ValueError, r"GPU kernel .*filters \(200,\)/\(12,\).*over the "
+        r"budget of 1048576 bytes"):
+      fused.check_supported(cfg, x.dtype, "gpu")
+
+  def test_filter_gradients_are_refused(self):
+    x, fu, fd, b = _arrays(CASES[0], 0)
+    with self.assertRaisesRegex(ValueError, "impl='xla'"):
+      jax.grad(lambda f: self._call(x, f, fd, b).sum())(jnp.asarray(fu))
 
 
-class FilteredLreluKernelInterpretTest(FilteredLreluKernelTest):
-  INTERPRET = True
+class AutoSelectionTest(absltest.TestCase):
+  """impl="auto" picks a kernel per platform only where it can serve."""
+
+  def _platform_kernels(self, x, fu, fd, platforms):
+    with ops.kernel_platforms(platforms):
+      jaxpr = jax.make_jaxpr(lambda x: ops.filtered_lrelu(
+          x, fu, fd, up=2, down=2, padding=len(fu) - 1, impl="auto"))(x)
+    return str(jaxpr).count("pallas_call")
+
+  def test_kernels_where_they_fit(self):
+    x = jnp.zeros((1, 12, 12, 8), jnp.float32)
+    f = np.ones(12, np.float32) / 12
+    self.assertEqual(self._platform_kernels(x, f, f, []), 0)
+    self.assertEqual(self._platform_kernels(x, f, f, ["tpu"]), 1)
+    self.assertEqual(self._platform_kernels(x, f, f, ["cuda", "tpu"]), 2)
+    # float16 and over-budget filters stay on the XLA path everywhere.
+    self.assertEqual(self._platform_kernels(
+        x.astype(jnp.float16), f, f, ["cuda", "tpu"]), 0)
+    long = np.ones(200, np.float32) / 200
+    self.assertEqual(self._platform_kernels(x, long, f, ["cuda"]), 0)
+
+  def test_traced_filters_use_xla(self):
+    x = jnp.ones((1, 12, 12, 2), jnp.float32)
+
+    def loss(scale):
+      f = jnp.ones(12) * scale / 12
+      with ops.kernel_platforms(["cuda", "tpu"]):
+        return ops.filtered_lrelu(x, f, f, up=2, down=2, padding=11).sum()
+
+    self.assertNotIn("pallas_call", str(jax.make_jaxpr(jax.grad(loss))(1.0)))
+
+  def test_unknown_platform(self):
+    with self.assertRaisesRegex(ValueError, "platforms: expected some of"):
+      with ops.kernel_platforms(["metal"]):
+        pass
 
 
 if __name__ == "__main__":

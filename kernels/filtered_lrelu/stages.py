@@ -1,0 +1,203 @@
+"""Polyphase upfirdn stages on kernel refs, for both backends' kernels.
+
+A stage reads a `[rows, cols, C]` ref and writes another: each output phase
+is a sum of strided ref reads times scalar taps, stored interleaved with a
+strided ref write (`ref[pl.ds(start, size, stride)]`), one chunk of rows at
+a time. Values are never sliced: Mosaic refuses strided value slices and
+Triton has none. `Memory` holds what differs between the backends: Mosaic
+takes exact sizes; Triton needs power-of-two shapes, so its accesses are
+rounded up into padded buffers (the extra samples land in padding that no
+valid output reads), and its passes end with a barrier, since its buffers
+are in global memory shared by the threads of a program.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import pallas as pl
+
+from kernels.filtered_lrelu import plan as planning
+
+Tap = Callable[[tuple[int, ...]], jax.Array]
+
+
+def next_pow2(n: int) -> int:
+  return 1 << max(n - 1, 0).bit_length()
+
+
+@dataclasses.dataclass(frozen=True)
+class Memory:
+  """How a kernel addresses its buffers.
+
+  chunk_rows(cols, channels): rows per chunk of a pass.
+  pow2: round every access up to power-of-two sizes (Triton).
+  sync: called after each pass (a barrier), or None.
+  """
+  chunk_rows: Callable[[int, int], int]
+  pow2: bool = False
+  sync: Callable[[], None] | None = None
+
+  def size(self, count: int) -> int:
+    return next_pow2(count) if self.pow2 else count
+
+  def in_chunks(self, count: int, chunk: int,
+                body: Callable[[jax.Array | int, int], None]) -> None:
+    """body(start, size) over rows [0, count): a loop over full chunks, and
+    an exact remainder (or, with pow2, one more full chunk)."""
+    full, rest = divmod(count, chunk)
+    if self.pow2 and rest:
+      full, rest = full + 1, 0
+    if full == 1:
+      body(0, chunk)
+    elif full > 1:
+      def step(k, carry):
+        body(k * chunk, chunk)
+        return carry
+      jax.lax.fori_loop(0, full, step, 0)
+    if rest:
+      body(full * chunk, rest)
+
+  def end_pass(self) -> None:
+    if self.sync is not None:
+      self.sync()
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+  """A `[rows, cols, C]` buffer: `ref[prefix + index]` (e.g. the program's
+  scratch slot in front); `extent` (rows, cols) bounds the samples that
+  carry data (default: the whole ref)."""
+  ref: Any
+  prefix: tuple = ()
+  extent: tuple[int, int] | None = None
+
+  @property
+  def dtype(self):
+    return self.ref.dtype
+
+  @property
+  def shape(self) -> tuple[int, int, int]:
+    rows, cols = self.extent or self.ref.shape[len(self.prefix):][:2]
+    return rows, cols, self.ref.shape[-1]
+
+  def __getitem__(self, index):
+    return self.ref[self.prefix + index]
+
+  def __setitem__(self, index, value):
+    self.ref[self.prefix + index] = value
+
+
+def _ds(start, size, stride=1):
+  return pl.ds(start, size, stride) if stride > 1 else pl.ds(start, size)
+
+
+def run_stage(mem: Memory, src: View, dst: View, tap: Tap,
+              row_stage: planning.Polyphase | None,
+              col_stage: planning.Polyphase | None) -> None:
+  """dst = one upfirdn stage of src along rows and/or columns;
+  `tap((t_row, t_col))` gives a tap (an axis that is not filtered passes
+  no index)."""
+  channels = dst.shape[2]
+  out_cols = col_stage.num_out if col_stage else src.shape[1]
+  chunk = mem.chunk_rows(mem.size(out_cols), channels)
+  for row_phase in row_stage.phases if row_stage else (None,):
+    for col_phase in col_stage.phases if col_stage else (None,):
+      if (row_phase and not row_phase.count) or (col_phase and
+                                                 not col_phase.count):
+        continue
+      num_rows = row_phase.count if row_phase else src.shape[0]
+      num_cols = mem.size(col_phase.count if col_phase else src.shape[1])
+
+      def phase_chunk(k0, size, row_phase=row_phase, col_phase=col_phase,
+                      num_cols=num_cols):
+        acc = None
+        for t_row, o_row in row_phase.taps if row_phase else ((None, 0),):
+          rows = (_ds(o_row + k0 * row_stage.stride, size, row_stage.stride)
+                  if row_phase else pl.ds(k0, size))
+          for t_col, o_col in col_phase.taps if col_phase else ((None, 0),):
+            cols = (_ds(o_col, num_cols, col_stage.stride) if col_phase
+                    else pl.ds(0, num_cols))
+            index = tuple(t for t in (t_row, t_col) if t is not None)
+            term = src[rows, cols, :] * tap(index)
+            acc = term if acc is None else acc + term
+        if acc is None:  # a phase that no tap reaches is zero
+          acc = jnp.zeros((size, num_cols, channels), jnp.float32)
+        out_rows = (_ds(row_phase.index + k0 * row_stage.period, size,
+                        row_stage.period) if row_phase else pl.ds(k0, size))
+        out_cols = (_ds(col_phase.index, num_cols, col_stage.period)
+                    if col_phase else pl.ds(0, num_cols))
+        dst[out_rows, out_cols, :] = acc.astype(dst.dtype)
+
+      mem.in_chunks(num_rows, chunk, phase_chunk)
+  mem.end_pass()
+
+
+def run_filter(mem: Memory, src: View, dst: View, scratch: View, tap: Tap,
+               separable: bool,
+               row_stage: planning.Polyphase,
+               col_stage: planning.Polyphase) -> None:
+  """A separable filter as a column pass into `scratch`, then a row pass
+  (the official order: W first); a 2-D filter as one pass."""
+  if separable:
+    run_stage(mem, src, scratch, tap, None, col_stage)
+    run_stage(mem, scratch, dst, tap, row_stage, None)
+  else:
+    run_stage(mem, src, dst, tap, row_stage, col_stage)
+
+
+def elementwise(mem: Memory, views: list[View], fn) -> None:
+  """views[0] = fn(*values of views), in row chunks (views of one shape)."""
+  rows, cols, channels = views[0].shape
+  cols = mem.size(cols)
+
+  def chunk(start, size):
+    values = [v[pl.ds(start, size), pl.ds(0, cols), :] for v in views]
+    views[0][pl.ds(start, size), pl.ds(0, cols), :] = fn(*values)
+
+  mem.in_chunks(rows, mem.chunk_rows(cols, channels), chunk)
+  mem.end_pass()
+
+
+def taps(ref, reverse: bool) -> Tap:
+  """Scalar taps read from `ref`; `reverse` reads them flipped (adjoint)."""
+  def tap(index):
+    if reverse:
+      index = tuple(k - 1 - t for k, t in zip(ref.shape, index))
+    return ref[index]
+  return tap
+
+
+def stage_extents(mem: Memory, src_extent: tuple[int, int], channels: int,
+                  row_stage: planning.Polyphase | None,
+                  col_stage: planning.Polyphase | None
+                  ) -> tuple[tuple[int, int], tuple[int, int]]:
+  """((rows, cols) read of src, (rows, cols) written of dst) by
+  `run_stage` on a source whose data extent is `src_extent`: with pow2,
+  buffers must be at least this large."""
+  out_cols = col_stage.num_out if col_stage else src_extent[1]
+  chunk = mem.chunk_rows(mem.size(out_cols), channels)
+  read, written = [0, 0], [0, 0]
+  for row_phase in row_stage.phases if row_stage else (None,):
+    for col_phase in col_stage.phases if col_stage else (None,):
+      if (row_phase and not row_phase.count) or (col_phase and
+                                                 not col_phase.count):
+        continue
+      num_rows = row_phase.count if row_phase else src_extent[0]
+      if mem.pow2:
+        num_rows = planning.cdiv(num_rows, chunk) * chunk
+      num_cols = mem.size(col_phase.count if col_phase else src_extent[1])
+      for axis, phase, stage, count in ((0, row_phase, row_stage, num_rows),
+                                        (1, col_phase, col_stage, num_cols)):
+        if phase is None:
+          read[axis] = max(read[axis], count)
+          written[axis] = max(written[axis], count)
+          continue
+        if phase.taps:
+          last = max(o for _, o in phase.taps) + (count - 1) * stage.stride
+          read[axis] = max(read[axis], last + 1)
+        written[axis] = max(written[axis],
+                            phase.index + (count - 1) * stage.period + 1)
+  return tuple(read), tuple(written)

@@ -1,0 +1,289 @@
+"""The fused filtered_lrelu as Mosaic TPU kernels (forward and backward).
+
+Memory model: a program owns one output tile (rows x columns) of one block
+of channels of one image. Channels sit in the 128 lanes, columns in
+sublanes, rows in the leading (untiled) dimension. The pipeline DMAs each
+input window (the tile plus its halo, `pl.Element` blocks clipped to the
+array) into VMEM; the kernel places it into a zero-padded float32 window
+and runs the stages there, VMEM ref to VMEM ref:
+
+  forward:  x (+ bias) -> up W -> up H -> activation -> down W -> down H -> y
+  backward: x (+ bias) -> up W -> up H = v      (recomputed, for the branch)
+            dy -> down-adjoint W -> down-adjoint H -> * act'(v)
+               -> up-adjoint W -> up-adjoint H -> dx
+
+Every polyphase phase is a sum of strided ref reads (`ref[pl.ds(start,
+size, stride)]`), stored interleaved with a strided ref write: no value is
+sliced with a stride (Mosaic refuses strided `vector.extract_strided_slice`)
+and no multiply touches an inserted zero. Two-dimensional filters (the
+radial down filter of StyleGAN3-R) run as one 2-D stage. Rows are
+processed in chunks small enough to stay in vector registers.
+"""
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import pallas as pl
+from jax.experimental.pallas import tpu as pltpu
+
+from kernels.filtered_lrelu import plan as planning
+from kernels.filtered_lrelu import stages
+from kernels.filtered_lrelu.common import KernelConfig
+from kernels.filtered_lrelu.common import Tiling
+from kernels.filtered_lrelu.common import Unsupported
+from kernels.filtered_lrelu.common import cost_estimate
+
+# VMEM one program may use (blocks double-buffered, plus scratch); fits the
+# default scoped VMEM limit of every TPU generation (16 MiB on v4).
+VMEM_BUDGET_BYTES = 12 * 2 ** 20
+_LANES, _SUBLANES = 128, 8
+# Vector registers' worth of one chunk's accumulator (64 on the chip).
+_CHUNK_VREGS = 16
+
+def _padded_bytes(rows: int, cols: int, channels: int, itemsize: int) -> int:
+  """VMEM bytes of a [rows, cols, channels] buffer in (8, 128) tiles."""
+  return (rows * planning.cdiv(cols, _SUBLANES) * _SUBLANES *
+          planning.cdiv(channels, _LANES) * _LANES * itemsize)
+
+
+def _chunk_rows(cols: int, channels: int) -> int:
+  vregs_per_row = planning.cdiv(cols, _SUBLANES) * planning.cdiv(
+      channels, _LANES)
+  return max(1, _CHUNK_VREGS // vregs_per_row)
+
+
+def _place_window(block, window, row_window: planning.AxisWindow,
+                  col_window: planning.AxisWindow, bias=None) -> None:
+  """Zero-padded float32 `window` <- the clipped input `block` (+ bias)."""
+  window[...] = jnp.zeros(window.shape, window.dtype)
+  i, j = pl.program_id(2), pl.program_id(3)
+  for rp in row_window.placements():
+    for cp in col_window.placements():
+      @pl.when((i >= rp.first) & (i <= rp.last) & (j >= cp.first) &
+               (j <= cp.last))
+      def _(rp=rp, cp=cp):
+        values = block[pl.ds(rp.src, rp.length), pl.ds(cp.src, cp.length),
+                       :].astype(jnp.float32)
+        if bias is not None:
+          values = values + bias[0].astype(jnp.float32)
+        window[pl.ds(rp.dst, rp.length), pl.ds(cp.dst, cp.length),
+               :] = values
+
+
+_MEMORY = stages.Memory(chunk_rows=_chunk_rows)
+
+
+def _forward_kernel(x_ref, b_ref, fu_ref, fd_ref, y_ref, *scratch,
+                    cfg: KernelConfig, rows: planning.AxisPlan,
+                    cols: planning.AxisPlan):
+  y_ref = stages.View(y_ref)
+  x_win, up_cols, mid, down_cols = map(stages.View, scratch)
+  _place_window(x_ref, x_win.ref, rows.windows[0], cols.windows[0], b_ref)
+  up_rows_stage, down_rows_stage = rows.stages
+  up_cols_stage, down_cols_stage = cols.stages
+  stages.run_filter(_MEMORY, x_win, mid, up_cols, stages.taps(fu_ref, False),
+                    len(fu_ref.shape) == 1, up_rows_stage, up_cols_stage)
+  stages.elementwise(_MEMORY, [mid], cfg.activation)
+  stages.run_filter(_MEMORY, mid, y_ref, down_cols,
+                    stages.taps(fd_ref, False), len(fd_ref.shape) == 1,
+                    down_rows_stage, down_cols_stage)
+
+
+def _backward_kernel(x_ref, dy_ref, b_ref, fu_ref, fd_ref, dx_ref, *scratch,
+                     cfg: KernelConfig, rows: planning.AxisPlan,
+                     cols: planning.AxisPlan):
+  dx_ref = stages.View(dx_ref)
+  x_win, up_cols, v, dy_win, adjoint_cols, dmid, dx_cols = map(stages.View,
+                                                              scratch)
+  x_rows_win, dy_rows_win = rows.windows
+  x_cols_win, dy_cols_win = cols.windows
+  up_rows_stage, adj_down_rows_stage, adj_up_rows_stage = rows.stages
+  up_cols_stage, adj_down_cols_stage, adj_up_cols_stage = cols.stages
+  fu_separable, fd_separable = len(fu_ref.shape) == 1, len(fd_ref.shape) == 1
+  _place_window(x_ref, x_win.ref, x_rows_win, x_cols_win, b_ref)
+  stages.run_filter(_MEMORY, x_win, v, up_cols, stages.taps(fu_ref, False),
+                    fu_separable, up_rows_stage, up_cols_stage)
+  _place_window(dy_ref, dy_win.ref, dy_rows_win, dy_cols_win)
+  stages.run_filter(_MEMORY, dy_win, dmid, adjoint_cols,
+                    stages.taps(fd_ref, True), fd_separable,
+                    adj_down_rows_stage, adj_down_cols_stage)
+  stages.elementwise(_MEMORY, [dmid, v], lambda d, v: d * cfg.derivative(v))
+  stages.run_filter(_MEMORY, dmid, dx_ref, dx_cols, stages.taps(fu_ref, True),
+                    fu_separable, adj_up_rows_stage, adj_up_cols_stage)
+
+
+# ---------------------------------------------------------------------------
+# Tiling and pallas_call wrappers.
+
+
+@dataclasses.dataclass(frozen=True)
+class Tiles:
+  """A tiling of one kernel: lanes per program, the row and column plans,
+  and the VMEM it needs."""
+  channels: int
+  rows: planning.AxisPlan
+  cols: planning.AxisPlan
+  vmem_bytes: int
+
+
+def _channel_block(channels: int) -> int:
+  """128 lanes, or every channel when they do not split into 128s."""
+  return _LANES if channels % _LANES == 0 else channels
+
+
+def _tile_size(out_size: int, num_tiles: int, multiple: int) -> int:
+  if num_tiles == 1:
+    return out_size
+  return planning.cdiv(planning.cdiv(out_size, num_tiles), multiple) * multiple
+
+
+def _scratch_shapes(cfg: KernelConfig, rows, cols, backward: bool
+                    ) -> list[tuple[int, int]]:
+  """[rows, cols] of each VMEM scratch buffer, in kernel argument order
+  ((1, 1) for the column-pass buffer of a 2-D filter, which it skips)."""
+  fu_sep = len(cfg.geometry.fu_shape) == 1
+  fd_sep = len(cfg.geometry.fd_shape) == 1
+  unused = (1, 1)
+  x_h, x_w = rows.windows[0].size, cols.windows[0].size
+  mid = (rows.mid, cols.mid)
+  if not backward:
+    return [(x_h, x_w), (x_h, cols.mid) if fu_sep else unused, mid,
+            (rows.mid, cols.tile) if fd_sep else unused]
+  dy_h, dy_w = rows.windows[1].size, cols.windows[1].size
+  return [(x_h, x_w), (x_h, cols.mid) if fu_sep else unused, mid,
+          (dy_h, dy_w), (dy_h, cols.mid) if fd_sep else unused, mid,
+          (rows.mid, cols.tile) if fu_sep else unused]
+
+
+def _vmem_bytes(cfg: KernelConfig, rows, cols, channels: int, itemsize: int,
+                backward: bool) -> int:
+  blocks = [(w.block, v.block) for w, v in zip(rows.windows, cols.windows)]
+  blocks.append((rows.tile, cols.tile))  # the output
+  pipelined = sum(2 * _padded_bytes(h, w, channels, itemsize)
+                  for h, w in blocks)
+  scratch = sum(_padded_bytes(h, w, channels, 4)
+                for h, w in _scratch_shapes(cfg, rows, cols, backward))
+  return pipelined + scratch
+
+
+@functools.lru_cache(maxsize=None)
+def plan_tiles(cfg: KernelConfig, dtype, *, backward: bool,
+               tiling: Tiling = Tiling()) -> Tiles:
+  """The largest tiles (edges <= `tiling.max_tile` if given) whose kernel
+  fits `VMEM_BUDGET_BYTES`.
+
+  Raises:
+    Unsupported: naming the shape and the budget, when even the smallest
+      tiles do not fit.
+  """
+  g = cfg.geometry
+  channels = _channel_block(g.channels)
+  itemsize = jnp.dtype(dtype).itemsize
+  size_hw = g.in_hw if backward else g.out_hw
+  multiple = planning.tile_multiple(g.up, g.down, backward=backward)
+  col_multiple = multiple * _SUBLANES // math.gcd(multiple, _SUBLANES)
+  smallest = None
+  for num_tiles in range(1, max(size_hw) + 1):
+    tile_h = _tile_size(size_hw[0], num_tiles, multiple)
+    tile_w = _tile_size(size_hw[1], num_tiles, col_multiple)
+    if tiling.max_tile and max(tile_h, tile_w) > tiling.max_tile and (
+        tile_h > multiple or tile_w > col_multiple):
+      continue
+    rows = g.axis_plan(0, tile_h, backward=backward)
+    cols = g.axis_plan(1, tile_w, backward=backward, align=_SUBLANES)
+    vmem = _vmem_bytes(cfg, rows, cols, channels, itemsize, backward)
+    if vmem <= VMEM_BUDGET_BYTES:
+      return Tiles(channels, rows, cols, vmem)
+    smallest = vmem
+    if tile_h <= multiple and tile_w <= col_multiple:
+      break
+  pass_name = "backward" if backward else "forward"
+  raise Unsupported(
+      f"filtered_lrelu TPU kernel ({pass_name}): input [N, {g.in_hw[0]}, "
+      f"{g.in_hw[1]}, {g.channels}] {jnp.dtype(dtype).name}, up {g.up}, "
+      f"down {g.down}, filters {g.fu_shape}/{g.fd_shape}: the smallest tile "
+      f"needs {smallest} bytes of VMEM, over the budget of "
+      f"{VMEM_BUDGET_BYTES} bytes")
+
+
+def _window_spec(row_window, col_window, channels: int) -> pl.BlockSpec:
+  """An input window (clipped to the array) of program (n, c, i, j)."""
+  def index_map(n, c, i, j):
+    return (n, _block_start(row_window, i), _block_start(col_window, j),
+            c * channels)
+  return pl.BlockSpec((pl.Squeezed(), pl.Element(row_window.block),
+                       pl.Element(col_window.block), pl.Element(channels)),
+                      index_map)
+
+
+def _block_start(window: planning.AxisWindow, i):
+  return jnp.clip(i * window.step + window.offset, 0,
+                  window.extent - window.block)
+
+
+def _tile_spec(tiles: Tiles) -> pl.BlockSpec:
+  return pl.BlockSpec((None, tiles.rows.tile, tiles.cols.tile,
+                       tiles.channels), lambda n, c, i, j: (n, i, j, c))
+
+
+def _common_specs(tiles: Tiles) -> list[pl.BlockSpec]:
+  """Bias `[1, C]` block, then the two tap arrays in SMEM."""
+  return [pl.BlockSpec((1, tiles.channels), lambda n, c, i, j: (0, c)),
+          pl.BlockSpec(memory_space=pltpu.SMEM),
+          pl.BlockSpec(memory_space=pltpu.SMEM)]
+
+
+def _call(kernel, tiles: Tiles, cfg: KernelConfig, out_shape, in_specs,
+          batch: int, cost: pl.CostEstimate, interpret, name: str,
+          backward: bool):
+  grid = (batch, cfg.geometry.channels // tiles.channels,
+          tiles.rows.num_tiles, tiles.cols.num_tiles)
+  scratch = [pltpu.VMEM((h, w, tiles.channels), jnp.float32)
+             for h, w in _scratch_shapes(cfg, tiles.rows, tiles.cols,
+                                         backward)]
+  return pl.pallas_call(
+      functools.partial(kernel, cfg=cfg, rows=tiles.rows, cols=tiles.cols),
+      out_shape=out_shape, grid=grid, in_specs=in_specs,
+      out_specs=_tile_spec(tiles), scratch_shapes=scratch,
+      compiler_params=pltpu.CompilerParams(
+          dimension_semantics=("parallel",) * 4),
+      cost_estimate=cost, interpret=interpret, name=name)
+
+
+def forward(cfg: KernelConfig, x: jax.Array, fu: jax.Array, fd: jax.Array,
+            b: jax.Array, *, tiling: Tiling = Tiling(),
+            interpret=False) -> jax.Array:
+  """y `[N, out_h, out_w, C]` of x `[N, H, W, C]`; taps already prepared
+  (`KernelConfig.correlation_taps`), b `[C]`."""
+  tiles = plan_tiles(cfg, x.dtype, backward=False, tiling=tiling)
+  g = cfg.geometry
+  n = x.shape[0]
+  rows, cols = tiles.rows, tiles.cols
+  in_specs = [_window_spec(rows.windows[0], cols.windows[0], tiles.channels)]
+  in_specs += _common_specs(tiles)
+  cost = cost_estimate(cfg, n, x.dtype.itemsize, backward=False)
+  return _call(_forward_kernel, tiles, cfg,
+               jax.ShapeDtypeStruct((n,) + g.out_hw + (g.channels,), x.dtype),
+               in_specs, n, cost, interpret, "filtered_lrelu_fwd_tpu",
+               backward=False)(x, b.reshape(1, -1), fu, fd)
+
+
+def backward(cfg: KernelConfig, x: jax.Array, dy: jax.Array, fu: jax.Array,
+             fd: jax.Array, b: jax.Array, *, tiling: Tiling = Tiling(),
+             interpret=False) -> jax.Array:
+  """dx `[N, H, W, C]` of the cotangent dy `[N, out_h, out_w, C]`."""
+  tiles = plan_tiles(cfg, x.dtype, backward=True, tiling=tiling)
+  n = x.shape[0]
+  rows, cols = tiles.rows, tiles.cols
+  in_specs = [
+      _window_spec(rows.windows[0], cols.windows[0], tiles.channels),
+      _window_spec(rows.windows[1], cols.windows[1], tiles.channels),
+  ] + _common_specs(tiles)
+  cost = cost_estimate(cfg, n, x.dtype.itemsize, backward=True)
+  return _call(_backward_kernel, tiles, cfg,
+               jax.ShapeDtypeStruct(x.shape, x.dtype), in_specs, n, cost,
+               interpret, "filtered_lrelu_bwd_tpu", backward=True)(
+                   x, dy, b.reshape(1, -1), fu, fd)
