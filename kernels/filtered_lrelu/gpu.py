@@ -27,7 +27,6 @@ that no valid output reads (`stages.stage_extents` sizes the buffers).
 
 import dataclasses
 import functools
-import math
 
 import jax
 import jax.numpy as jnp

@@ -69,10 +69,13 @@ class Memory:
 class View:
   """A `[rows, cols, C]` buffer: `ref[prefix + index]` (e.g. the program's
   scratch slot in front); `extent` (rows, cols) bounds the samples that
-  carry data (default: the whole ref)."""
+  carry data (default: the whole ref); `lanes` channels from `lane_start`
+  (may be traced) stand for the channel axis (default: all of it)."""
   ref: Any
   prefix: tuple = ()
   extent: tuple[int, int] | None = None
+  lanes: int | None = None
+  lane_start: Any = 0
 
   @property
   def dtype(self):
@@ -81,13 +84,20 @@ class View:
   @property
   def shape(self) -> tuple[int, int, int]:
     rows, cols = self.extent or self.ref.shape[len(self.prefix):][:2]
-    return rows, cols, self.ref.shape[-1]
+    return rows, cols, self.lanes or self.ref.shape[-1]
+
+  def _index(self, index) -> tuple:
+    if self.lanes is not None:
+      rows, cols, lanes = index
+      assert lanes == slice(None), "a view's lanes are its whole channel axis"
+      index = (rows, cols, pl.ds(self.lane_start, self.lanes))
+    return self.prefix + index
 
   def __getitem__(self, index):
-    return self.ref[self.prefix + index]
+    return self.ref[self._index(index)]
 
   def __setitem__(self, index, value):
-    self.ref[self.prefix + index] = value
+    self.ref[self._index(index)] = value
 
 
 def _ds(start, size, stride=1):
@@ -113,8 +123,8 @@ def run_stage(mem: Memory, src: View, dst: View, tap: Tap,
 
       def phase_chunk(k0, size, row_phase=row_phase, col_phase=col_phase,
                       num_cols=num_cols):
-        acc = None
-        for t_row, o_row in row_phase.taps if row_phase else ((None, 0),):
+        def add_row_tap(acc, t_row, o_row):
+          """acc + the terms of one row tap (all column taps)."""
           rows = (_ds(o_row + k0 * row_stage.stride, size, row_stage.stride)
                   if row_phase else pl.ds(k0, size))
           for t_col, o_col in col_phase.taps if col_phase else ((None, 0),):
@@ -123,6 +133,21 @@ def run_stage(mem: Memory, src: View, dst: View, tap: Tap,
             index = tuple(t for t in (t_row, t_col) if t is not None)
             term = src[rows, cols, :] * tap(index)
             acc = term if acc is None else acc + term
+          return acc
+
+        row_taps = row_phase.taps if row_phase else ((None, 0),)
+        if row_phase and col_phase and len(row_taps) > 1:
+          # A 2-D filter loops over its row taps (t, offset advance by
+          # (step, 1) within a phase) rather than unrolling K x K terms.
+          (t0, o0), (t1, _) = row_taps[:2]
+          acc = jax.lax.fori_loop(
+              0, len(row_taps),
+              lambda q, acc: add_row_tap(acc, t0 + q * (t1 - t0), o0 + q),
+              jnp.zeros((size, num_cols, channels), jnp.float32))
+        else:
+          acc = None
+          for t_row, o_row in row_taps:
+            acc = add_row_tap(acc, t_row, o_row)
         if acc is None:  # a phase that no tap reaches is zero
           acc = jnp.zeros((size, num_cols, channels), jnp.float32)
         out_rows = (_ds(row_phase.index + k0 * row_stage.period, size,

@@ -55,10 +55,13 @@ def _chunk_rows(cols: int, channels: int) -> int:
   return max(1, _CHUNK_VREGS // vregs_per_row)
 
 
-def _place_window(block, window, row_window: planning.AxisWindow,
-                  col_window: planning.AxisWindow, bias=None) -> None:
-  """Zero-padded float32 `window` <- the clipped input `block` (+ bias)."""
-  window[...] = jnp.zeros(window.shape, window.dtype)
+def _place_window(block, window: stages.View, row_window: planning.AxisWindow,
+                  col_window: planning.AxisWindow, lane_start, bias=None
+                  ) -> None:
+  """Zero-padded float32 `window` <- the clipped input `block` (+ bias),
+  channels [lane_start, + window.lanes) of the block."""
+  window.ref[...] = jnp.zeros(window.ref.shape, window.dtype)
+  lanes = pl.ds(lane_start, window.shape[2])
   i, j = pl.program_id(2), pl.program_id(3)
   for rp in row_window.placements():
     for cp in col_window.placements():
@@ -66,11 +69,30 @@ def _place_window(block, window, row_window: planning.AxisWindow,
                (j <= cp.last))
       def _(rp=rp, cp=cp):
         values = block[pl.ds(rp.src, rp.length), pl.ds(cp.src, cp.length),
-                       :].astype(jnp.float32)
+                       lanes].astype(jnp.float32)
         if bias is not None:
-          values = values + bias[0].astype(jnp.float32)
+          values = values + bias[0, lanes].astype(jnp.float32)
         window[pl.ds(rp.dst, rp.length), pl.ds(cp.dst, cp.length),
                :] = values
+
+
+def _over_lane_groups(channels: int, group) -> None:
+  """group(lane_start, lanes) over the block's channels in groups of at
+  most 128 lanes (the scratch width): a loop over the full groups, then
+  the rest."""
+  if channels <= _LANES:
+    group(0, channels)
+    return
+  full, rest = divmod(channels, _LANES)
+  if full == 1:
+    group(0, _LANES)
+  else:
+    def step(g, carry):
+      group(pl.multiple_of(g * _LANES, _LANES), _LANES)
+      return carry
+    jax.lax.fori_loop(0, full, step, 0)
+  if rest:
+    group(full * _LANES, rest)
 
 
 _MEMORY = stages.Memory(chunk_rows=_chunk_rows)
@@ -79,40 +101,54 @@ _MEMORY = stages.Memory(chunk_rows=_chunk_rows)
 def _forward_kernel(x_ref, b_ref, fu_ref, fd_ref, y_ref, *scratch,
                     cfg: KernelConfig, rows: planning.AxisPlan,
                     cols: planning.AxisPlan):
-  y_ref = stages.View(y_ref)
-  x_win, up_cols, mid, down_cols = map(stages.View, scratch)
-  _place_window(x_ref, x_win.ref, rows.windows[0], cols.windows[0], b_ref)
   up_rows_stage, down_rows_stage = rows.stages
   up_cols_stage, down_cols_stage = cols.stages
-  stages.run_filter(_MEMORY, x_win, mid, up_cols, stages.taps(fu_ref, False),
-                    len(fu_ref.shape) == 1, up_rows_stage, up_cols_stage)
-  stages.elementwise(_MEMORY, [mid], cfg.activation)
-  stages.run_filter(_MEMORY, mid, y_ref, down_cols,
-                    stages.taps(fd_ref, False), len(fd_ref.shape) == 1,
-                    down_rows_stage, down_cols_stage)
+
+  def group(lane_start, lanes):
+    views = _views(cfg, rows, cols, scratch, lanes, backward=False)
+    _place_window(x_ref, views["x_win"], rows.windows[0], cols.windows[0],
+                  lane_start, b_ref)
+    stages.run_filter(_MEMORY, views["x_win"], views["mid"],
+                      views.get("up_cols"), stages.taps(fu_ref, False),
+                      len(fu_ref.shape) == 1, up_rows_stage, up_cols_stage)
+    stages.elementwise(_MEMORY, [views["mid"]], cfg.activation)
+    y = stages.View(y_ref, lanes=lanes, lane_start=lane_start)
+    stages.run_filter(_MEMORY, views["mid"], y, views.get("down_cols"),
+                      stages.taps(fd_ref, False), len(fd_ref.shape) == 1,
+                      down_rows_stage, down_cols_stage)
+
+  _over_lane_groups(y_ref.shape[-1], group)
 
 
 def _backward_kernel(x_ref, dy_ref, b_ref, fu_ref, fd_ref, dx_ref, *scratch,
                      cfg: KernelConfig, rows: planning.AxisPlan,
                      cols: planning.AxisPlan):
-  dx_ref = stages.View(dx_ref)
-  x_win, up_cols, v, dy_win, adjoint_cols, dmid, dx_cols = map(stages.View,
-                                                              scratch)
   x_rows_win, dy_rows_win = rows.windows
   x_cols_win, dy_cols_win = cols.windows
   up_rows_stage, adj_down_rows_stage, adj_up_rows_stage = rows.stages
   up_cols_stage, adj_down_cols_stage, adj_up_cols_stage = cols.stages
   fu_separable, fd_separable = len(fu_ref.shape) == 1, len(fd_ref.shape) == 1
-  _place_window(x_ref, x_win.ref, x_rows_win, x_cols_win, b_ref)
-  stages.run_filter(_MEMORY, x_win, v, up_cols, stages.taps(fu_ref, False),
-                    fu_separable, up_rows_stage, up_cols_stage)
-  _place_window(dy_ref, dy_win.ref, dy_rows_win, dy_cols_win)
-  stages.run_filter(_MEMORY, dy_win, dmid, adjoint_cols,
-                    stages.taps(fd_ref, True), fd_separable,
-                    adj_down_rows_stage, adj_down_cols_stage)
-  stages.elementwise(_MEMORY, [dmid, v], lambda d, v: d * cfg.derivative(v))
-  stages.run_filter(_MEMORY, dmid, dx_ref, dx_cols, stages.taps(fu_ref, True),
-                    fu_separable, adj_up_rows_stage, adj_up_cols_stage)
+
+  def group(lane_start, lanes):
+    views = _views(cfg, rows, cols, scratch, lanes, backward=True)
+    _place_window(x_ref, views["x_win"], x_rows_win, x_cols_win, lane_start,
+                  b_ref)
+    stages.run_filter(_MEMORY, views["x_win"], views["v"],
+                      views.get("up_cols"), stages.taps(fu_ref, False),
+                      fu_separable, up_rows_stage, up_cols_stage)
+    _place_window(dy_ref, views["dy_win"], dy_rows_win, dy_cols_win,
+                  lane_start)
+    stages.run_filter(_MEMORY, views["dy_win"], views["dmid"],
+                      views.get("adjoint_cols"), stages.taps(fd_ref, True),
+                      fd_separable, adj_down_rows_stage, adj_down_cols_stage)
+    stages.elementwise(_MEMORY, [views["dmid"], views["v"]],
+                       lambda d, v: d * cfg.derivative(v))
+    dx = stages.View(dx_ref, lanes=lanes, lane_start=lane_start)
+    stages.run_filter(_MEMORY, views["dmid"], dx, views.get("dx_cols"),
+                      stages.taps(fu_ref, True), fu_separable,
+                      adj_up_rows_stage, adj_up_cols_stage)
+
+  _over_lane_groups(dx_ref.shape[-1], group)
 
 
 # ---------------------------------------------------------------------------
@@ -130,7 +166,8 @@ class Tiles:
 
 
 def _channel_block(channels: int) -> int:
-  """128 lanes, or every channel when they do not split into 128s."""
+  """128 lanes, or every channel when they do not split into 128s (the
+  kernel then runs its stages over groups of at most 128 lanes)."""
   return _LANES if channels % _LANES == 0 else channels
 
 
@@ -140,22 +177,53 @@ def _tile_size(out_size: int, num_tiles: int, multiple: int) -> int:
   return planning.cdiv(planning.cdiv(out_size, num_tiles), multiple) * multiple
 
 
-def _scratch_shapes(cfg: KernelConfig, rows, cols, backward: bool
-                    ) -> list[tuple[int, int]]:
-  """[rows, cols] of each VMEM scratch buffer, in kernel argument order
-  ((1, 1) for the column-pass buffer of a 2-D filter, which it skips)."""
+# The buffers of each kernel, and which VMEM scratch buffer holds each: a
+# buffer reuses the space of one that is dead by the time it is written
+# (see the pass order in the kernels).
+_FORWARD_BUFFERS = dict(x_win=0, up_cols=1, mid=2, down_cols=0)
+_BACKWARD_BUFFERS = dict(x_win=0, up_cols=1, v=2, dy_win=0, adjoint_cols=1,
+                         dmid=3, dx_cols=1)
+
+
+def _buffer_extents(cfg: KernelConfig, rows, cols, backward: bool
+                    ) -> dict[str, tuple[int, int]]:
+  """(rows, cols) holding data of each buffer; the column-pass buffers of a
+  2-D filter are unused (absent)."""
   fu_sep = len(cfg.geometry.fu_shape) == 1
   fd_sep = len(cfg.geometry.fd_shape) == 1
-  unused = (1, 1)
-  x_h, x_w = rows.windows[0].size, cols.windows[0].size
+  x = (rows.windows[0].size, cols.windows[0].size)
   mid = (rows.mid, cols.mid)
+  extents = dict(x_win=x, up_cols=(x[0], cols.mid) if fu_sep else None)
   if not backward:
-    return [(x_h, x_w), (x_h, cols.mid) if fu_sep else unused, mid,
-            (rows.mid, cols.tile) if fd_sep else unused]
-  dy_h, dy_w = rows.windows[1].size, cols.windows[1].size
-  return [(x_h, x_w), (x_h, cols.mid) if fu_sep else unused, mid,
-          (dy_h, dy_w), (dy_h, cols.mid) if fd_sep else unused, mid,
-          (rows.mid, cols.tile) if fu_sep else unused]
+    extents.update(mid=mid, down_cols=(rows.mid, cols.tile) if fd_sep
+                   else None)
+  else:
+    dy = (rows.windows[1].size, cols.windows[1].size)
+    extents.update(v=mid, dy_win=dy, dmid=mid,
+                   adjoint_cols=(dy[0], cols.mid) if fd_sep else None,
+                   dx_cols=(rows.mid, cols.tile) if fu_sep else None)
+  return {name: e for name, e in extents.items() if e is not None}
+
+
+def _scratch_shapes(cfg: KernelConfig, rows, cols, backward: bool
+                    ) -> list[tuple[int, int]]:
+  """[rows, cols] of each VMEM scratch buffer: the largest buffer it holds."""
+  slots = _BACKWARD_BUFFERS if backward else _FORWARD_BUFFERS
+  shapes = [(1, 1)] * (max(slots.values()) + 1)
+  for name, (r, c) in _buffer_extents(cfg, rows, cols, backward).items():
+    slot = slots[name]
+    shapes[slot] = (max(shapes[slot][0], r), max(shapes[slot][1], c))
+  return shapes
+
+
+def _views(cfg: KernelConfig, rows, cols, scratch, lanes: int,
+           backward: bool) -> dict[str, stages.View]:
+  """Each buffer as a view of its scratch buffer: its data extent and the
+  first `lanes` channels."""
+  slots = _BACKWARD_BUFFERS if backward else _FORWARD_BUFFERS
+  return {name: stages.View(scratch[slots[name]], extent=extent, lanes=lanes)
+          for name, extent in _buffer_extents(cfg, rows, cols,
+                                              backward).items()}
 
 
 def _vmem_bytes(cfg: KernelConfig, rows, cols, channels: int, itemsize: int,
@@ -164,7 +232,7 @@ def _vmem_bytes(cfg: KernelConfig, rows, cols, channels: int, itemsize: int,
   blocks.append((rows.tile, cols.tile))  # the output
   pipelined = sum(2 * _padded_bytes(h, w, channels, itemsize)
                   for h, w in blocks)
-  scratch = sum(_padded_bytes(h, w, channels, 4)
+  scratch = sum(_padded_bytes(h, w, min(channels, _LANES), 4)
                 for h, w in _scratch_shapes(cfg, rows, cols, backward))
   return pipelined + scratch
 
@@ -241,7 +309,7 @@ def _call(kernel, tiles: Tiles, cfg: KernelConfig, out_shape, in_specs,
           backward: bool):
   grid = (batch, cfg.geometry.channels // tiles.channels,
           tiles.rows.num_tiles, tiles.cols.num_tiles)
-  scratch = [pltpu.VMEM((h, w, tiles.channels), jnp.float32)
+  scratch = [pltpu.VMEM((h, w, min(tiles.channels, _LANES)), jnp.float32)
              for h, w in _scratch_shapes(cfg, tiles.rows, tiles.cols,
                                          backward)]
   return pl.pallas_call(

@@ -29,7 +29,7 @@ CASES = (
          batch=1, channels=3, max_tile=3),
     dict(name="odd_factors_2d_up", up=3, down=2, fu=(5, 4), fd=(7,),
          padding=(2, 5, 3, 1), clamp=1.0, flip=False, hw=(9, 19),
-         batch=2, channels=18, max_tile=6),
+         batch=1, channels=130, max_tile=6),
 )
 BACKENDS = ("tpu", "gpu")
 

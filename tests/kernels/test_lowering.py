@@ -1,0 +1,136 @@
+"""The fused kernels lower for CUDA and for TPU v4, v5e, v5p and v6e.
+
+On a CPU host, at the real shapes: every filtered_lrelu of StyleGAN3-T and
+-R at 256², 512² and 1024² (official channel bases, float32 and, in the
+mixed-precision layers, bfloat16), forward and gradient; and the T and R
+generators at 256² with impl="auto", whose gradient must carry a kernel for
+every target. The training step is in `tests/training/test_step_lowering.py`.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest
+from absl.testing import parameterized
+
+from kernels import filtered_lrelu as fused
+from sg3jax import convert
+from sg3jax import networks
+from sg3jax import ops
+from sg3jax.networks.synthesis import SynthesisLayer
+from sg3jax.training import config as config_lib
+from tests.kernels import targets
+
+CONFIGS = ("stylegan3-t", "stylegan3-r")
+BATCH = 2
+
+
+def official_generator(cfg: str, resolution: int, **overrides):
+  """The official table's generator (mixed precision: bf16 in the
+  num_fp16_res highest resolutions), impl="auto"."""
+  c = config_lib.base_config(cfg)
+  kwargs = config_lib.generator_kwargs(c, resolution=resolution, channels=3,
+                                       label_dim=0)
+  return convert.generator_from_kwargs(
+      kwargs, filtered_lrelu_impl="auto", mixed_precision=True, **overrides)
+
+
+def layer_calls(cfg: str, resolution: int) -> list[dict]:
+  """The filtered_lrelu calls of the generator's layers (not ToRGB, which
+  has no filter): input shape and dtype, filters and factors."""
+  synthesis = networks.synthesis_network(official_generator(cfg, resolution))
+  calls = []
+  for kwargs in synthesis.layer_kwargs().values():
+    if kwargs["is_torgb"]:
+      continue
+    layer = SynthesisLayer(**kwargs)
+    g = layer.geometry
+    size = kwargs["in_size"] + g.conv_kernel - 1
+    fu, fd = layer.lowpass_filters()
+    calls.append(dict(
+        shape=(BATCH, size, size, kwargs["out_channels"]),
+        dtype=jnp.bfloat16 if kwargs["use_fp16"] else jnp.float32,
+        fu=fu, fd=fd, up=g.up_factor, down=g.down_factor,
+        padding=g.padding, clamp=kwargs["conv_clamp"]))
+  return calls
+
+
+def _key(call) -> tuple:
+  return (call["shape"], jnp.dtype(call["dtype"]).name, call["fu"].shape,
+          call["fd"].shape, call["up"], call["down"], call["padding"])
+
+
+def _unique(calls) -> list[dict]:
+  return list({_key(call): call for call in calls}.values())
+
+
+class PlanningTest(parameterized.TestCase):
+  """Both kernels serve every real layer, in float32 and in bfloat16."""
+
+  @parameterized.product(cfg=CONFIGS, resolution=(256, 512, 1024))
+  def test_every_layer_fits(self, cfg, resolution):
+    for call in layer_calls(cfg, resolution):
+      kernel_cfg = fused.make_config(
+          call["shape"], call["fu"].shape, call["fd"].shape, up=call["up"],
+          down=call["down"], padding=call["padding"], gain=np.sqrt(2),
+          slope=0.2, clamp=call["clamp"], flip_filter=False)
+      for backend in fused.BACKENDS:
+        for dtype in (jnp.float32, jnp.bfloat16):
+          fused.check_supported(kernel_cfg, dtype, backend)
+
+
+class LayerLoweringTest(parameterized.TestCase):
+  """Forward and gradient of every layer shape at 512² and 1024² (the
+  256² layers are in GeneratorLoweringTest), for every target."""
+
+  @parameterized.product(cfg=CONFIGS, resolution=(512, 1024))
+  def test_layers_lower(self, cfg, resolution):
+    seen = {_key(c) for c in layer_calls(cfg, 256)}
+    calls = [c for c in _unique(layer_calls(cfg, resolution))
+             if _key(c) not in seen]
+    self.assertNotEmpty(calls)
+
+    def forward_and_gradient(xs):
+      outputs = []
+      for call, x in zip(calls, xs):
+        op = functools.partial(
+            ops.filtered_lrelu, fu=call["fu"], fd=call["fd"], up=call["up"],
+            down=call["down"], padding=call["padding"], clamp=call["clamp"])
+        y, pullback = jax.vjp(op, x)
+        outputs.append((y, pullback(y)))
+      return outputs
+
+    xs = [jax.ShapeDtypeStruct(c["shape"], c["dtype"]) for c in calls]
+    lowered = targets.lower_for_targets(jax.jit(forward_and_gradient), xs)
+    for target, text in lowered.items():
+      # A forward and a backward kernel per layer shape.
+      self.assertGreaterEqual(targets.kernel_calls(target, text),
+                              2 * len(calls), target)
+
+
+class GeneratorLoweringTest(parameterized.TestCase):
+  """impl="auto" never crashes: the 256² T and R generators (forward and
+  gradient) lower for every target, with the kernel in every layer."""
+
+  @parameterized.parameters(*CONFIGS)
+  def test_generator_gradient_lowers(self, cfg):
+    G = official_generator(cfg, 256)
+    z = jax.ShapeDtypeStruct((BATCH, G.z_dim), jnp.float32)
+    c = jax.ShapeDtypeStruct((BATCH, 0), jnp.float32)
+    variables = jax.eval_shape(G.init, jax.random.key(0), z, c)
+
+    def loss(variables, z, c):
+      return jnp.mean(jnp.square(G.apply(variables, z, c)))
+
+    lowered = targets.lower_for_targets(
+        jax.jit(jax.value_and_grad(loss)), variables, z, c)
+    unique = len(_unique(layer_calls(cfg, 256)))
+    for target, text in lowered.items():
+      self.assertGreaterEqual(targets.kernel_calls(target, text), 2 * unique,
+                              target)
+
+
+if __name__ == "__main__":
+  absltest.main()
