@@ -8,6 +8,7 @@ upsampled sample, 8 (up 2) or 32 (up 4) per input sample.
 """
 
 import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,8 @@ from kernels.filtered_lrelu.common import Tiling
 from kernels.filtered_lrelu.common import Unsupported
 
 BACKENDS = {"tpu": tpu, "gpu": gpu}
+# jvp(x, fu, fd, b, tangent_x, tangent_b) -> tangent_y.
+JVP = Callable[..., jax.Array]
 DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16))
 
 
@@ -74,6 +77,7 @@ def filtered_lrelu_pallas(
     backend: str,
     interpret=False,
     tiling: Tiling = Tiling(),
+    jvp: JVP | None = None,
 ) -> jax.Array:
   """Fused filtered leaky ReLU (`sg3jax.ops.filtered_lrelu` semantics).
 
@@ -90,6 +94,12 @@ def filtered_lrelu_pallas(
       TPU kernel) to run the Pallas interpreter, e.g. on a CPU.
     tiling: limits on the tiles (tests and tuning); default: the kernel's
       own choice.
+    jvp: `jvp(x, fu, fd, b, tangent_x, tangent_b)`, the op's JVP (any
+      differentiable implementation, e.g. the XLA path's). It makes the
+      kernel's VJP itself differentiable (second order, as the path-length
+      penalty needs): the VJP is linear in the cotangent, its transpose is
+      the JVP, and its derivative w.r.t. x is zero (the activation's
+      derivative is piecewise constant). None: second order raises.
 
   Returns:
     `[N, out_h, out_w, C]` in the dtype of x; differentiable w.r.t. x and b.
@@ -111,7 +121,7 @@ def filtered_lrelu_pallas(
   if b.shape != (x.shape[-1],):
     raise ValueError(f"b: expected shape [{x.shape[-1]}], got {b.shape}")
   check_supported(cfg, x.dtype, backend, tiling)
-  return _fused((cfg, backend, interpret, tiling), x, fu, fd, b)
+  return _fused((cfg, backend, interpret, tiling), jvp, x, fu, fd, b)
 
 
 # Jitted with the static configuration, so that the kernels of a call
@@ -136,25 +146,72 @@ def _backward(static, x, dy, fu, fd, b):
   return dx, db
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _fused(static, x, fu, fd, b):
-  return _forward(static, x, fu, fd, b)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _fused(static, jvp, x, fu, fd, b):
+  return _forward_op(static, jvp, x, fu, fd, b)
 
 
-def _fused_fwd(static, x, fu, fd, b):
+def _fused_fwd(static, jvp, x, fu, fd, b):
   if fu.perturbed or fd.perturbed:
     raise ValueError("filtered_lrelu impl='pallas' cannot differentiate "
                      "w.r.t. fu/fd; use impl='xla'")
-  y = _forward(static, x.value, fu.value, fd.value, b.value)
+  y = _forward_op(static, jvp, x.value, fu.value, fd.value, b.value)
   return y, (x.value, fu.value, fd.value, b.value)
 
 
-def _fused_bwd(static, residuals, dy):
+def _fused_bwd(static, jvp, residuals, dy):
   x, fu, fd, b = residuals
   if isinstance(dy, jax.custom_derivatives.SymbolicZero):
     dy = jnp.zeros(dy.shape, dy.dtype)
-  dx, db = _backward(static, x, dy, fu, fd, b)
+  dx, db = _vjp(static, jvp, x, fu, fd, b, dy)
   return dx, None, None, db
 
 
 _fused.defvjp(_fused_fwd, _fused_bwd, symbolic_zeros=True)
+
+
+def _require(jvp: JVP | None) -> JVP:
+  if jvp is None:
+    raise ValueError("filtered_lrelu impl='pallas': differentiating the "
+                     "gradient needs a jvp (sg3jax.ops.filtered_lrelu passes "
+                     "the XLA path's)")
+  return jvp
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _forward_op(static, jvp, x, fu, fd, b):
+  """The forward kernel; under an outer derivative (second order, where
+  the VJP's forward pass is itself differentiated) its tangent is `jvp`."""
+  del jvp
+  return _forward(static, x, fu, fd, b)
+
+
+@_forward_op.defjvp
+def _forward_op_jvp(static, jvp, primals, tangents):
+  x, fu, fd, b = primals
+  tangent_x, _, _, tangent_b = tangents
+  y = _forward(static, x, fu, fd, b)
+  return y, _require(jvp)(x, fu, fd, b, tangent_x, tangent_b)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _vjp(static, jvp, x, fu, fd, b, dy):
+  """(dx, db) of the cotangent dy, differentiable through `jvp`."""
+  del jvp
+  return _backward(static, x, dy, fu, fd, b)
+
+
+def _vjp_fwd(static, jvp, x, fu, fd, b, dy):
+  del jvp
+  return _backward(static, x, dy, fu, fd, b), (x, fu, fd, b)
+
+
+def _vjp_bwd(static, jvp, residuals, cotangents):
+  x, fu, fd, b = residuals
+  d_dx, d_db = cotangents
+  d_dy = _require(jvp)(x, fu, fd, b, d_dx.astype(x.dtype),
+                       d_db.astype(b.dtype))
+  return jnp.zeros_like(x), None, None, jnp.zeros_like(b), d_dy
+
+
+_vjp.defvjp(_vjp_fwd, _vjp_bwd)

@@ -31,6 +31,7 @@ import numpy as np
 from sg3jax.ops import _validate
 from sg3jax.ops.upfirdn2d import apply_plan
 from sg3jax.ops.upfirdn2d import apply_plan_autodiff
+from sg3jax.ops.upfirdn2d import UpfirdnPlan
 from sg3jax.ops.upfirdn2d import make_plan
 from sg3jax.ops.upfirdn2d import parse_padding
 
@@ -111,9 +112,12 @@ def filtered_lrelu(
       filters_traced or not _kernel_candidate(x, fu, fd, up, down))):
     return _xla(x, fu, fd, b, **kwargs)
   from kernels import filtered_lrelu as fused  # pylint: disable=g-import-not-at-top
+  jvp = functools.partial(_xla_jvp, _plans(x.shape, fu.shape, fd.shape,
+                                           **kwargs))
+
   def kernel(backend, interpret=False):
     return functools.partial(fused.filtered_lrelu_pallas, backend=backend,
-                             interpret=interpret, **kwargs)
+                             interpret=interpret, jvp=jvp, **kwargs)
   if impl == "pallas":
     device = jax.default_backend()
     if device in ("gpu", "tpu"):
@@ -171,16 +175,39 @@ def _kernel_candidate(x, fu, fd, up, down) -> bool:
   return up > 1 or down > 1 or fu.size > 1 or fd.size > 1
 
 
-def _xla(x, fu, fd, b, *, up, down, padding, gain, slope, clamp,
-         flip_filter) -> jax.Array:
+@dataclasses.dataclass(frozen=True)
+class _Plans:
+  """The XLA path's static configuration: up and down stages, activation."""
+  up: UpfirdnPlan
+  down: UpfirdnPlan
+  activation: "_Activation"
+
+
+def _plans(x_shape, fu_shape, fd_shape, *, up, down, padding, gain, slope,
+           clamp, flip_filter) -> _Plans:
+  up_plan = make_plan(x_shape, fu_shape, (up, up), (1, 1), padding,
+                      bool(flip_filter), float(up * up))
+  mid_shape = (x_shape[0],) + up_plan.out_hw + (x_shape[3],)
+  down_plan = make_plan(mid_shape, fd_shape, (1, 1), (down, down),
+                        (0, 0, 0, 0), bool(flip_filter), 1.0)
+  return _Plans(up_plan, down_plan, _Activation(gain, slope, clamp))
+
+
+def _xla(x, fu, fd, b, **kwargs) -> jax.Array:
   """The XLA path of validated arguments."""
-  up_plan = make_plan(x.shape, fu.shape, (up, up), (1, 1), padding,
-                           bool(flip_filter), float(up * up))
-  mid_shape = (x.shape[0],) + up_plan.out_hw + (x.shape[3],)
-  down_plan = make_plan(mid_shape, fd.shape, (1, 1), (down, down),
-                             (0, 0, 0, 0), bool(flip_filter), 1.0)
-  activation = _Activation(gain, slope, clamp)
-  return _filtered_lrelu_xla(up_plan, down_plan, activation, x, fu, fd, b)
+  p = _plans(x.shape, fu.shape, fd.shape, **kwargs)
+  return _filtered_lrelu_xla(p.up, p.down, p.activation, x, fu, fd, b)
+
+
+def _xla_jvp(p: _Plans, x, fu, fd, b, tangent_x, tangent_b) -> jax.Array:
+  """The op's JVP at (x, b) along (tangent_x, tangent_b):
+  down(act'(v) * up(tangent_x + tangent_b)) with v = up(x + b). The
+  kernels use it for second order; plain autodiff stages (no custom VJP),
+  so that reverse mode can transpose it."""
+  _, code = p.activation(apply_plan_autodiff(p.up, x + b, fu))
+  u = apply_plan_autodiff(p.up, tangent_x + tangent_b, fu)
+  return apply_plan_autodiff(
+      p.down, u * p.activation.derivative(code, u.dtype), fd)
 
 
 @dataclasses.dataclass(frozen=True)

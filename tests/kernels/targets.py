@@ -26,13 +26,14 @@ def tpu_mesh(kind: str, num_devices: int = 1) -> jax.sharding.AbstractMesh:
                                    abstract_device=device)
 
 
-def lower_for_targets(jitted, *args) -> dict[str, str]:
-  """{target: lowered StableHLO text} of `jitted(*args)` for `TARGETS`."""
+def lower_for_targets(jitted, *args, num_devices: int = 1) -> dict[str, str]:
+  """{target: lowered StableHLO text} of `jitted(*args)` for `TARGETS`
+  (`num_devices`: the size of the function's mesh, if it has one)."""
   with ops.kernel_platforms(("cuda", "tpu")):
     traced = jitted.trace(*args)
   lowered = {"cuda": traced.lower(lowering_platforms=("cuda",)).as_text()}
   for kind in TPU_KINDS:
-    with jax.sharding.use_abstract_mesh(tpu_mesh(kind)):
+    with jax.sharding.use_abstract_mesh(tpu_mesh(kind, num_devices)):
       lowered[kind] = traced.lower(lowering_platforms=("tpu",)).as_text()
   return lowered
 
