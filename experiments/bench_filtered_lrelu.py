@@ -1,10 +1,13 @@
 """Times filtered_lrelu at StyleGAN3-T 256x256 layer shapes.
 
-For each case: forward and forward+backward (gradient of <y, dy> w.r.t. x
-and b), median wall time of jitted calls after a warm-up, and the compiled
-temporary memory of forward+backward. Implementations: "xla" everywhere,
-"pallas" on GPU/TPU (compiled), and with --reference the unfused official
-structure (zero insertion + depthwise convs + autodiff) for comparison.
+For each case: the HBM bytes that the fused kernel and the XLA path move
+(forward and backward, from the shapes: `plan.OpGeometry.bytes_moved`);
+forward and forward+backward (gradient of <y, dy> w.r.t. x and b), median
+wall time of jitted calls after a warm-up, and the compiled temporary
+memory of forward+backward. Implementations: "xla" everywhere, "pallas" on
+GPU/TPU (compiled), and with --reference the unfused official structure
+(zero insertion + depthwise convs + autodiff) for comparison.
+experiments/accelerator_check.py covers every real layer shape.
 
     python experiments/bench_filtered_lrelu.py [--reps 5] [--reference]
 """
@@ -17,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from kernels import filtered_lrelu as fused
 from sg3jax import filters
 from sg3jax import ops
 
@@ -65,6 +69,19 @@ def _temp_mib(fn, args):
   return None if stats is None else stats.temp_size_in_bytes / 2 ** 20
 
 
+def bytes_line(case) -> str:
+  """HBM megabytes moved by the fused kernel and by the XLA path."""
+  name, shape, up, down, nu, nd, pad = case
+  moved = fused.make_config(
+      shape, (nu,), (nd,), up=up, down=down, padding=(pad,) * 4, gain=1.0,
+      slope=0.2, clamp=None, flip_filter=False).geometry.bytes_moved(
+          shape[0], 4)
+  mb = {k: v / 1e6 for k, v in moved.items()}
+  return (f"{name:26s} HBM MB  xla fwd {mb['xla_forward']:8.1f} bwd "
+          f"{mb['xla_backward']:8.1f}   fused fwd {mb['fused_forward']:8.1f} "
+          f"bwd {mb['fused_backward']:8.1f}")
+
+
 def bench_case(case, impl, reps):
   name, shape, up, down, nu, nd, pad = case
   rng = np.random.default_rng(0)
@@ -106,6 +123,7 @@ def main():
   print(f"backend={jax.default_backend()} devices={jax.devices()} "
         f"jax={jax.__version__}")
   for case in chosen:
+    print(bytes_line(case), flush=True)
     for impl in impls:
       bench_case(case, impl, args.reps)
 

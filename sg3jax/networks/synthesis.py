@@ -279,12 +279,27 @@ class SynthesisLayer(nn.Module):
       up_filter, down_filter = self.lowpass_filters()
     else:
       up_filter, down_filter = self.lowpass_filters_jnp(cutoff_scale)
-    return ops.filtered_lrelu(
-        x, up_filter, down_filter, bias.astype(dtype), up=g.up_factor,
-        down=g.down_factor, padding=g.padding,
-        gain=1.0 if self.is_torgb else np.sqrt(2),
-        slope=1.0 if self.is_torgb else 0.2, clamp=self.conv_clamp,
-        impl=self.filtered_lrelu_impl)
+    return ops.filtered_lrelu(x, b=bias.astype(dtype),
+                              **self.filtered_lrelu_args(up_filter,
+                                                         down_filter))
+
+  def filtered_lrelu_args(self, up_filter, down_filter) -> dict:
+    """The layer's `ops.filtered_lrelu` arguments but x and b."""
+    g = self.geometry
+    return dict(fu=up_filter, fd=down_filter, up=g.up_factor,
+                down=g.down_factor, padding=g.padding,
+                gain=1.0 if self.is_torgb else np.sqrt(2),
+                slope=1.0 if self.is_torgb else 0.2, clamp=self.conv_clamp,
+                impl=self.filtered_lrelu_impl)
+
+  def filtered_lrelu_input(self, batch: int) -> jax.ShapeDtypeStruct:
+    """Shape and dtype of the layer's filtered_lrelu input (the modulated
+    conv's output) for a batch of `batch`."""
+    size = self.in_size + self.geometry.conv_kernel - 1
+    dtype = (jnp.bfloat16 if self.mixed_precision and self.use_fp16
+             else jnp.float32)
+    return jax.ShapeDtypeStruct((batch, size, size, self.out_channels),
+                                dtype)
 
 
 class SynthesisNetwork(nn.Module):
@@ -367,6 +382,20 @@ class SynthesisNetwork(nn.Module):
           mixed_precision=self.mixed_precision,
           stats_axis_name=self.stats_axis_name)
     return layers
+
+  def filtered_lrelu_calls(self, batch: int
+                           ) -> dict[str, tuple[jax.ShapeDtypeStruct, dict]]:
+    """{layer name: (input, `ops.filtered_lrelu` args but x and b)} of the
+    layers that filter (not ToRGB), for a batch of `batch`: the real
+    shapes, for benchmarks and lowering tests."""
+    calls = {}
+    for name, kwargs in self.layer_kwargs().items():
+      if kwargs["is_torgb"]:
+        continue
+      layer = SynthesisLayer(**kwargs, parent=None)
+      calls[name] = (layer.filtered_lrelu_input(batch),
+                     layer.filtered_lrelu_args(*layer.lowpass_filters()))
+    return calls
 
   @nn.compact
   def __call__(self, ws: jax.Array, *, update_emas: bool = False,

@@ -93,8 +93,10 @@ def filtered_lrelu(
   # trace (e.g. designed from a traced cutoff) keep "auto" on XLA.
   filters_traced = any(isinstance(f, jax.core.Tracer) for f in (fu, fd))
   x = _validate.image(x)
-  fu = _validate.taps("fu", fu, x.dtype)
-  fd = _validate.taps("fd", fd, x.dtype)
+  # float32 taps: the kernels compute in float32; the XLA path rounds them
+  # to x's dtype.
+  fu = _validate.taps("fu", fu, jnp.float32)
+  fd = _validate.taps("fd", fd, jnp.float32)
   b = _validate.bias(b, x.shape[-1], x.dtype)
   for name, factor in (("up", up), ("down", down)):
     if not isinstance(factor, (int, np.integer)) or factor < 1:
@@ -194,7 +196,8 @@ def _plans(x_shape, fu_shape, fd_shape, *, up, down, padding, gain, slope,
 
 
 def _xla(x, fu, fd, b, **kwargs) -> jax.Array:
-  """The XLA path of validated arguments."""
+  """The XLA path of validated arguments (computed in x's dtype)."""
+  fu, fd = fu.astype(x.dtype), fd.astype(x.dtype)
   p = _plans(x.shape, fu.shape, fd.shape, **kwargs)
   return _filtered_lrelu_xla(p.up, p.down, p.activation, x, fu, fd, b)
 

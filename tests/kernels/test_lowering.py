@@ -11,7 +11,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
@@ -19,7 +18,6 @@ from kernels import filtered_lrelu as fused
 from sg3jax import convert
 from sg3jax import networks
 from sg3jax import ops
-from sg3jax.networks.synthesis import SynthesisLayer
 from sg3jax.training import config as config_lib
 from tests.kernels import targets
 
@@ -37,33 +35,17 @@ def official_generator(cfg: str, resolution: int, **overrides):
       kwargs, filtered_lrelu_impl="auto", mixed_precision=True, **overrides)
 
 
-def layer_calls(cfg: str, resolution: int) -> list[dict]:
-  """The filtered_lrelu calls of the generator's layers (not ToRGB, which
-  has no filter): input shape and dtype, filters and factors."""
-  synthesis = networks.synthesis_network(official_generator(cfg, resolution))
-  calls = []
-  for kwargs in synthesis.layer_kwargs().values():
-    if kwargs["is_torgb"]:
-      continue
-    layer = SynthesisLayer(**kwargs)
-    g = layer.geometry
-    size = kwargs["in_size"] + g.conv_kernel - 1
-    fu, fd = layer.lowpass_filters()
-    calls.append(dict(
-        shape=(BATCH, size, size, kwargs["out_channels"]),
-        dtype=jnp.bfloat16 if kwargs["use_fp16"] else jnp.float32,
-        fu=fu, fd=fd, up=g.up_factor, down=g.down_factor,
-        padding=g.padding, clamp=kwargs["conv_clamp"]))
-  return calls
+def layer_calls(cfg: str, resolution: int) -> list[tuple]:
+  """(input, filtered_lrelu args) of the filtering layers, deduplicated."""
+  G = official_generator(cfg, resolution)
+  calls = networks.synthesis_network(G).filtered_lrelu_calls(BATCH)
+  return list({_key(call): call for call in calls.values()}.values())
 
 
 def _key(call) -> tuple:
-  return (call["shape"], jnp.dtype(call["dtype"]).name, call["fu"].shape,
-          call["fd"].shape, call["up"], call["down"], call["padding"])
-
-
-def _unique(calls) -> list[dict]:
-  return list({_key(call): call for call in calls}.values())
+  x, args = call
+  return (x.shape, x.dtype.name, args["fu"].shape, args["fd"].shape,
+          args["up"], args["down"], args["padding"])
 
 
 class PlanningTest(parameterized.TestCase):
@@ -71,11 +53,11 @@ class PlanningTest(parameterized.TestCase):
 
   @parameterized.product(cfg=CONFIGS, resolution=(256, 512, 1024))
   def test_every_layer_fits(self, cfg, resolution):
-    for call in layer_calls(cfg, resolution):
+    for x, args in layer_calls(cfg, resolution):
       kernel_cfg = fused.make_config(
-          call["shape"], call["fu"].shape, call["fd"].shape, up=call["up"],
-          down=call["down"], padding=call["padding"], gain=np.sqrt(2),
-          slope=0.2, clamp=call["clamp"], flip_filter=False)
+          x.shape, args["fu"].shape, args["fd"].shape, up=args["up"],
+          down=args["down"], padding=args["padding"], gain=args["gain"],
+          slope=args["slope"], clamp=args["clamp"], flip_filter=False)
       for backend in fused.BACKENDS:
         for dtype in (jnp.float32, jnp.bfloat16):
           fused.check_supported(kernel_cfg, dtype, backend)
@@ -88,22 +70,19 @@ class LayerLoweringTest(parameterized.TestCase):
   @parameterized.product(cfg=CONFIGS, resolution=(512, 1024))
   def test_layers_lower(self, cfg, resolution):
     seen = {_key(c) for c in layer_calls(cfg, 256)}
-    calls = [c for c in _unique(layer_calls(cfg, resolution))
-             if _key(c) not in seen]
+    calls = [c for c in layer_calls(cfg, resolution) if _key(c) not in seen]
     self.assertNotEmpty(calls)
 
     def forward_and_gradient(xs):
       outputs = []
-      for call, x in zip(calls, xs):
-        op = functools.partial(
-            ops.filtered_lrelu, fu=call["fu"], fd=call["fd"], up=call["up"],
-            down=call["down"], padding=call["padding"], clamp=call["clamp"])
-        y, pullback = jax.vjp(op, x)
+      for (_, args), x in zip(calls, xs):
+        y, pullback = jax.vjp(
+            functools.partial(ops.filtered_lrelu, **args), x)
         outputs.append((y, pullback(y)))
       return outputs
 
-    xs = [jax.ShapeDtypeStruct(c["shape"], c["dtype"]) for c in calls]
-    lowered = targets.lower_for_targets(jax.jit(forward_and_gradient), xs)
+    lowered = targets.lower_for_targets(jax.jit(forward_and_gradient),
+                                        [x for x, _ in calls])
     for target, text in lowered.items():
       # A forward and a backward kernel per layer shape.
       self.assertGreaterEqual(targets.kernel_calls(target, text),
@@ -126,7 +105,7 @@ class GeneratorLoweringTest(parameterized.TestCase):
 
     lowered = targets.lower_for_targets(
         jax.jit(jax.value_and_grad(loss)), variables, z, c)
-    unique = len(_unique(layer_calls(cfg, 256)))
+    unique = len(layer_calls(cfg, 256))
     for target, text in lowered.items():
       self.assertGreaterEqual(targets.kernel_calls(target, text), 2 * unique,
                               target)

@@ -1,0 +1,106 @@
+"""Training throughput of a config on this machine's devices.
+
+`time_training(cfg)` builds the networks and the jitted iteration as
+`sg3jax train` does (procedural or real data for the reals) and times, after
+a compile-and-warm-up call each (median of `reps`):
+
+  iteration       Gmain + Dmain (what 15 of 16 iterations run)
+  iteration+reg   Gmain + Dmain + Dreg (lazy R1, every 16th)
+  G phase         Gmain alone (forward G + D, backward into G, Adam)
+  D phase         Dmain alone (G forward with EMA updates, D on fakes and
+                  reals, backward into D, Adam)
+
+s/kimg is the official definition: seconds per 1000 real images, with the
+R1 iteration weighted 1/interval. Used by experiments/bench_training.py and
+experiments/accelerator_check.py; nothing here runs in CI but the latter's
+--smoke.
+"""
+
+import statistics
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from sg3jax import convert
+from sg3jax import data
+from sg3jax.training import config as config_lib
+from sg3jax.training import loop
+from sg3jax.training import step as step_lib
+
+
+def _median_seconds(fn, state, args, reps: int):
+  """(median seconds of fn(state, *args), the last state)."""
+  state = fn(state, *args)  # compile + warm up
+  jax.block_until_ready(state)
+  times = []
+  for _ in range(reps):
+    start = time.perf_counter()
+    state = fn(state, *args)
+    jax.block_until_ready(state)
+    times.append(time.perf_counter() - start)
+  return statistics.median(times), state
+
+
+def time_training(cfg: ml_collections.ConfigDict, reps: int = 5) -> dict:
+  """Seconds per program (see the module docstring) and s/kimg of `cfg` on
+  all local devices; also the setting (device, resolution, batch)."""
+  ds = data.open_dataset(cfg.data, resolution=cfg.resolution,
+                         use_labels=cfg.use_labels)
+  shape = dict(resolution=ds.resolution, channels=ds.num_channels,
+               label_dim=ds.label_dim)
+  G = convert.generator_from_kwargs(
+      config_lib.generator_kwargs(cfg, **shape),
+      **config_lib.generator_overrides(cfg))
+  D = convert.discriminator_from_kwargs(
+      config_lib.discriminator_kwargs(cfg, **shape),
+      mixed_precision=cfg.mixed_precision)
+  mesh = jax.make_mesh((jax.device_count(),), ("data",),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+  batch = cfg.batch_size
+  batch_gpu = cfg.batch_gpu or batch // jax.device_count()
+  g_tx = step_lib.adam(cfg.optim.G_lr, cfg.optim.betas, cfg.optim.eps,
+                       cfg.optim.G_reg_interval)
+  d_tx = step_lib.adam(cfg.optim.D_lr, cfg.optim.betas, cfg.optim.eps,
+                       cfg.optim.D_reg_interval)
+  loss = loop.loss_config(cfg)
+  builder = step_lib.StepBuilder(G, D, g_tx, d_tx, loss, mesh, batch_gpu)
+  c = np.zeros((1, ds.label_dim), np.float32)
+  g_vars = jax.jit(G.init)(jax.random.key(0), np.zeros((1, G.z_dim),
+                                                       np.float32), c)
+  d_vars = jax.jit(D.init)(jax.random.key(1), np.zeros(
+      (1, ds.resolution, ds.resolution, ds.num_channels), np.float32), c)
+  state = jax.device_put(
+      step_lib.init_state(g_vars, d_vars, g_vars, g_tx, d_tx),
+      NamedSharding(mesh, P()))
+  sharded = NamedSharding(mesh, P("data"))
+  reals = np.stack([ds[i % len(ds)]["image"] for i in range(batch)])
+  args = (jax.random.key(0),
+          jax.device_put(reals, sharded),
+          jax.device_put(np.zeros((batch, ds.label_dim), np.float32),
+                         sharded),
+          jax.device_put(np.zeros((batch, len(builder.phases), ds.label_dim),
+                                  np.float32), sharded),
+          step_lib.step_scalars(1, 10_000, batch, cfg.ema_kimg,
+                                cfg.ema_rampup, loss))
+  by_name = {p.name: p for p in builder.phases}
+  programs = {
+      "iteration": builder.active_phases(1),
+      "iteration+reg": builder.active_phases(0),
+      "G phase": (by_name["Gmain"],),
+      "D phase": (by_name["Dmain"],),
+  }
+  seconds = {}
+  for name, phases in programs.items():
+    seconds[name], state = _median_seconds(
+        builder.program(phases, blur=False), state, args, reps)
+  interval = cfg.optim.D_reg_interval or 1
+  per_iteration = (seconds["iteration"] * (interval - 1) +
+                   seconds["iteration+reg"]) / interval
+  return dict(device=jax.devices()[0].device_kind,
+              devices=jax.device_count(), resolution=ds.resolution,
+              batch=batch, batch_gpu=batch_gpu, seconds=seconds,
+              s_per_kimg=per_iteration / batch * 1000)
