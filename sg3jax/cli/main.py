@@ -14,6 +14,7 @@ COMMANDS = {
     "metrics": "sg3jax.cli.metrics",
     "train": "sg3jax.cli.train",
     "eqmaps": "sg3jax.cli.eqmaps",
+    "export": "sg3jax.cli.export",
     "internals": "sg3jax.cli.internals",
     "spectrum": "sg3jax.cli.spectrum",
     "sticking": "sg3jax.cli.sticking",
