@@ -21,9 +21,11 @@ import jax
 import numpy as np
 from PIL import Image
 
+from sg3jax import analysis
 from sg3jax import checkpoint
 from sg3jax.cli import command
 from sg3jax.networks import make_transform
+from sg3jax.networks import synthesis_network
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
@@ -41,6 +43,9 @@ _ROTATE = flags.DEFINE_float("rotate", 0.0, "rotation angle in degrees",
                              flag_values=FLAGS)
 _OUTDIR = flags.DEFINE_string("outdir", "out/images", "where to write PNGs",
                               flag_values=FLAGS)
+_PROJECTED_W = flags.DEFINE_string(
+    "projected-w", None, "render the ws of a projected_w.npz (sg3jax "
+    "project) as proj00.png, ... instead of seeds", flag_values=FLAGS)
 
 
 def parse_range(text: str) -> list[int]:
@@ -101,13 +106,31 @@ def generate_images(module, variables: dict, seeds: Sequence[int], *,
   return np.stack(images)
 
 
-def write_pngs(images: np.ndarray, seeds: Sequence[int],
+def projected_images(module, variables: dict,
+                     path: str | pathlib.Path) -> np.ndarray:
+  """uint8 images `[N, H, W, C]` of the ws `[N, num_ws, w_dim]` stored as
+  `w` in a projected_w.npz (official generate.py --projected-w)."""
+  with np.load(path) as npz:
+    if "w" not in npz:
+      raise ValueError(f"projected-w: {path} has no 'w' array")
+    ws = npz["w"]
+  expected = (synthesis_network(module).num_ws, module.w_dim)
+  if ws.ndim != 3 or ws.shape[1:] != expected:
+    raise ValueError(f"projected-w: expected w [N, {expected[0]}, "
+                     f"{expected[1]}] in {path}, got {ws.shape}")
+  render = jax.jit(functools.partial(module.apply, method=module.synthesize))
+  return np.concatenate([analysis.to_uint8(render(variables, w[None]))
+                         for w in ws])
+
+
+def write_pngs(images: np.ndarray, names: Sequence[str],
                outdir: str | pathlib.Path) -> list[pathlib.Path]:
+  """`outdir/<name>.png` for each image."""
   outdir = pathlib.Path(outdir)
   outdir.mkdir(parents=True, exist_ok=True)
   paths = []
-  for img, seed in zip(images, seeds):
-    path = outdir / f"seed{seed:04d}.png"
+  for img, name in zip(images, names):
+    path = outdir / f"{name}.png"
     Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(path)
     paths.append(path)
   return paths
@@ -119,13 +142,18 @@ def main(argv: list[str]) -> None:
     module, variables = checkpoint.load_generator(_NETWORK.value)
   except ValueError as e:
     sys.exit(str(e))
-  seeds = parse_range(_SEEDS.value)
-  images = generate_images(module, variables, seeds,
-                           truncation_psi=_TRUNC.value,
-                           class_idx=_CLASS.value,
-                           translate=parse_vec2(_TRANSLATE.value),
-                           rotate=_ROTATE.value)
-  for path in write_pngs(images, seeds, _OUTDIR.value):
+  if _PROJECTED_W.value is not None:
+    images = projected_images(module, variables, _PROJECTED_W.value)
+    names = [f"proj{i:02d}" for i in range(len(images))]
+  else:
+    seeds = parse_range(_SEEDS.value)
+    images = generate_images(module, variables, seeds,
+                             truncation_psi=_TRUNC.value,
+                             class_idx=_CLASS.value,
+                             translate=parse_vec2(_TRANSLATE.value),
+                             rotate=_ROTATE.value)
+    names = [f"seed{seed:04d}" for seed in seeds]
+  for path in write_pngs(images, names, _OUTDIR.value):
     print(f"wrote {path}")
 
 

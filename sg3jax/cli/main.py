@@ -12,6 +12,7 @@ COMMANDS = {
     "demo": "sg3jax.cli.demo",
     "generate": "sg3jax.cli.generate",
     "metrics": "sg3jax.cli.metrics",
+    "project": "sg3jax.cli.project",
     "train": "sg3jax.cli.train",
     "eqmaps": "sg3jax.cli.eqmaps",
     "export": "sg3jax.cli.export",
