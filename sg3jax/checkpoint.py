@@ -113,17 +113,20 @@ def read_extras(directory: str | pathlib.Path) -> dict:
   return json.loads(path.read_text()) if path.exists() else {}
 
 
-def load_networks(directory: str | pathlib.Path
+def load_networks(directory: str | pathlib.Path, *, step: int | None = None
                   ) -> dict[str, tuple[nn.Module, dict]]:
   """{name: (module, variables)} from `save_networks` output.
 
-  A training run directory (`sg3jax train --workdir`) also works: its
-  latest checkpoint's G, D and G_ema are returned.
+  A training run directory (`sg3jax train --workdir`) also works: the G,
+  D and G_ema of its checkpoint `step` (default: the latest).
   """
   directory = pathlib.Path(directory).absolute()
   from sg3jax.training import checkpoints  # pylint: disable=g-import-not-at-top
   if checkpoints.is_run_directory(directory):
-    return checkpoints.load_run_networks(directory)
+    return checkpoints.load_run_networks(directory, step)
+  if step is not None:
+    raise ValueError(f"step: only a training run directory has steps; "
+                     f"{directory} is not one")
   meta = read_network_meta(directory)
   modules, abstract = {}, {}
   for name, entry in meta.items():
@@ -135,27 +138,32 @@ def load_networks(directory: str | pathlib.Path
   return {name: (modules[name], restored.variables[name]) for name in meta}
 
 
-def load_any_networks(path: str | pathlib.Path
+def load_any_networks(path: str | pathlib.Path, *, step: int | None = None
                       ) -> dict[str, tuple[nn.Module, dict]]:
   """{name: (module, variables)} of the G, D and G_ema in `path`: an
   official `.pkl` (read safely, never executed; networks it holds as None
-  are left out), an sg3jax network checkpoint or a training run directory.
+  are left out), an sg3jax network checkpoint or a training run directory
+  (checkpoint `step`, default the latest).
   """
   # Imported here: sg3jax.convert itself saves through this module.
   from sg3jax import convert  # pylint: disable=g-import-not-at-top
   path = pathlib.Path(path)
   if path.suffix != ".pkl":
-    return load_networks(path)
+    return load_networks(path, step=step)
+  if step is not None:
+    raise ValueError(f"step: only a training run directory has steps; "
+                     f"{path} is a pickle")
   loaded = convert.load_official_pickle(path)
   return {name: loaded[name] for name in ("G", "D", "G_ema")
           if loaded[name] is not None}
 
 
-def load_generator(path: str | pathlib.Path) -> tuple[nn.Module, dict]:
+def load_generator(path: str | pathlib.Path, *, step: int | None = None
+                   ) -> tuple[nn.Module, dict]:
   """(module, variables) of G_ema, else G, for every `--network` flag
-  (`path` as `load_any_networks` takes it)."""
+  (`path` and `step` as `load_any_networks` takes them)."""
   from sg3jax.networks import Generator  # pylint: disable=g-import-not-at-top
-  networks = load_any_networks(path)
+  networks = load_any_networks(path, step=step)
   name = "G_ema" if "G_ema" in networks else "G"
   if name not in networks:
     raise ValueError(f"network: expected a G or G_ema in {path}, got "

@@ -21,6 +21,7 @@ COMMANDS = {
     "sticking": "sg3jax.cli.sticking",
     "sweep": "sg3jax.cli.sweep",
     "video": "sg3jax.cli.video",
+    "visualize": "sg3jax.cli.visualize",
 }
 
 
