@@ -15,12 +15,12 @@ from absl import flags
 
 from sg3jax import checkpoint
 from sg3jax import serving
-from sg3jax.cli import _analysis
+from sg3jax.cli import common
 from sg3jax.cli import command
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
-_NETWORK = _analysis.define_network_flag(FLAGS)
+_NETWORK = common.define_network_flag(FLAGS)
 _OUTDIR = flags.DEFINE_string("outdir", "out/export", "where to write",
                               flag_values=FLAGS)
 _PLATFORMS = flags.DEFINE_list("platforms", list(serving.PLATFORMS),

@@ -25,7 +25,7 @@ import tqdm
 
 from sg3jax import checkpoint
 from sg3jax import projector
-from sg3jax.cli import _analysis
+from sg3jax.cli import common
 from sg3jax.cli import command
 from sg3jax.cli import video
 from sg3jax.metrics import vgg16
@@ -33,7 +33,7 @@ from sg3jax.networks import synthesis_network
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
-_NETWORK = _analysis.define_network_flag(FLAGS)
+_NETWORK = common.define_network_flag(FLAGS)
 _TARGET = flags.DEFINE_list("target", None, "target image file(s)",
                             required=True, flag_values=FLAGS)
 _VGG16 = flags.DEFINE_string("vgg16", None, "VGG16 LPIPS weights (.npz of "
@@ -108,8 +108,8 @@ def write_outputs(result: projector.Projection, module, variables: dict,
                   target: np.ndarray, outdir: pathlib.Path, *, num_ws: int,
                   save_video: bool) -> None:
   """target.png, proj.png, projected_w.npz and proj.mp4 of one target."""
-  _analysis.write_png(target, outdir / "target.png")
-  _analysis.write_png(result.images(module, variables)[0],
+  common.write_png(target, outdir / "target.png")
+  common.write_png(result.images(module, variables)[0],
                       outdir / "proj.png")
   np.savez(outdir / "projected_w.npz", w=result.ws(num_ws))
   if save_video:

@@ -19,12 +19,12 @@ import sys
 from absl import flags
 
 from sg3jax import visualizer
-from sg3jax.cli import _analysis
+from sg3jax.cli import common
 from sg3jax.cli import command
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
-_NETWORK = _analysis.define_network_flag(FLAGS)
+_NETWORK = common.define_network_flag(FLAGS)
 _PORT = flags.DEFINE_integer("port", 8000, "port to serve on",
                              flag_values=FLAGS)
 _HOST = flags.DEFINE_string("host", "127.0.0.1", "address to bind",

@@ -5,7 +5,7 @@ NumPy (and Pillow for the command line):
 
     import loader
     G = loader.load("out/export")
-    images = G(z, c, psi=0.7)   # z [N, z_dim], c [N, c_dim] -> uint8 [N, H, W, C]
+    images = G(z, c, psi=0.7)  # z [N, z_dim], c [N, c_dim] -> [N, H, W, C]
 
     python out/export/loader.py out/export --seeds=0,1,2 --psi=0.7 \\
         --outdir=out/images

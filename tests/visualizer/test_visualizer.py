@@ -12,9 +12,12 @@ import numpy as np
 import portpicker
 from absl.testing import absltest
 from PIL import Image
+from selenium.webdriver.support import select
+from selenium.webdriver.support import ui
 
 from sg3jax import analysis
 from sg3jax import visualizer
+from sg3jax.visualizer import browser
 from tests.analysis import tiny
 from tests.networks import test_stylegan2_generator
 
@@ -102,12 +105,8 @@ class RendererTest(absltest.TestCase):
       visualizer.Renderer(module, variables)
 
 
-def _chrome_paths() -> tuple[str | None, str | None]:
-  return shutil.which("chromium"), shutil.which("chromedriver")
-
-
 # Skipped only outside CI: .ci/run installs Chromium, so CI never skips.
-@absltest.skipIf(None in _chrome_paths() and not os.environ.get("CI"),
+@absltest.skipIf(None in browser.chromium_paths() and not os.environ.get("CI"),
                  "needs Debian's chromium and chromium-driver (.ci/run "
                  "installs them)")
 class BrowserTest(absltest.TestCase):
@@ -117,8 +116,6 @@ class BrowserTest(absltest.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    from selenium import webdriver  # pylint: disable=g-import-not-at-top
-    from selenium.webdriver.chrome import service  # pylint: disable=g-import-not-at-top
     cls.tmp = pathlib.Path(tempfile.mkdtemp())
     cls.addClassCleanup(shutil.rmtree, cls.tmp)
     cls.shots = pathlib.Path(os.environ.get("SG3JAX_SCREENSHOTS",
@@ -133,18 +130,7 @@ class BrowserTest(absltest.TestCase):
       server.should_exit = True
       thread.join()
     cls.addClassCleanup(stop_server)
-    chromium, chromedriver = _chrome_paths()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                "--no-first-run", f"--user-data-dir={cls.tmp / 'profile'}",
-                "--window-size=1100,760"):
-      options.add_argument(arg)
-    cls.driver = webdriver.Chrome(
-        service=service.Service(executable_path=chromedriver),
-        options=options)
+    cls.driver = browser.headless_chromium(cls.tmp / "profile")
     cls.addClassCleanup(cls.driver.quit)
     cls.driver.get(f"http://127.0.0.1:{port}/")
     cls.count = 0
@@ -154,7 +140,6 @@ class BrowserTest(absltest.TestCase):
   def wait_frame(cls) -> None:
     """Waits until a frame newer than the last one is shown and the page
     has nothing more to render."""
-    from selenium.webdriver.support import ui  # pylint: disable=g-import-not-at-top
     ui.WebDriverWait(cls.driver, 60).until(lambda d: d.execute_script(
         "return !busy && !dirty && Number(document.getElementById('frame')"
         f".dataset.count || 0) > {cls.count}"))
@@ -184,7 +169,6 @@ class BrowserTest(absltest.TestCase):
       self.wait_frame()
 
   def wait_error(self, text: str) -> None:
-    from selenium.webdriver.support import ui  # pylint: disable=g-import-not-at-top
     ui.WebDriverWait(self.driver, 60).until(
         lambda d: text in d.find_element("id", "error").text)
 
@@ -192,7 +176,6 @@ class BrowserTest(absltest.TestCase):
     self.driver.save_screenshot(str(self.shots / f"{name}.png"))
 
   def test_controls_change_the_image_as_they_should(self):
-    from selenium.webdriver.support import select  # pylint: disable=g-import-not-at-top
     self.set_control("seed", 0)
     np.testing.assert_array_equal(self.shown_image(), direct_image(0))
     self.screenshot("1_seed0")
