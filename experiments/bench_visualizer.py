@@ -16,7 +16,7 @@ import time
 import jax
 
 from sg3jax import visualizer
-import bench_generator  # experiments/ is sys.path[0] for a script
+from sg3jax.convert import generator_from_kwargs
 
 
 def main():
@@ -25,8 +25,9 @@ def main():
   parser.add_argument("--channel_base", type=int, default=8192)
   parser.add_argument("--frames", type=int, default=20)
   args = parser.parse_args()
-  generator = bench_generator.build("t", args.resolution, args.channel_base,
-                                    512, "auto")
+  generator = generator_from_kwargs(dict(
+      z_dim=512, c_dim=0, w_dim=512, img_resolution=args.resolution,
+      img_channels=3, channel_base=args.channel_base, channel_max=512))
   variables = jax.jit(generator.init)(jax.random.key(0),
                                       jax.numpy.zeros((1, 512)))
   renderer = visualizer.Renderer(generator, variables)

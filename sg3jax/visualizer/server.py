@@ -63,7 +63,11 @@ class Session:
             for s in steps]
 
   def load(self, path: str, step: int | None = None) -> None:
-    """Switches to the generator at `path` (ValueError: unreadable)."""
+    """Switches to the generator at `path` (ValueError: unreadable); a run
+    directory's latest checkpoint when `step` is None."""
+    steps = run_steps(path)
+    if step is None and steps:
+      step = steps[-1]
     try:
       module, variables = checkpoint.load_generator(path, step=step)
     except (OSError, KeyError) as e:

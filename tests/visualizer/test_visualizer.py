@@ -105,6 +105,32 @@ class RendererTest(absltest.TestCase):
       visualizer.Renderer(module, variables)
 
 
+class SessionTest(absltest.TestCase):
+
+  def test_run_steps_and_unreadable_networks(self):
+    root = pathlib.Path(self.create_tempdir().full_path)
+    for name in ("33", "1", "5.orbax-checkpoint-tmp-0"):
+      (root / "checkpoints" / name).mkdir(parents=True)
+    self.assertEqual(visualizer.server.run_steps(root), [1, 33])
+    self.assertEqual(visualizer.server.run_steps(root / "checkpoints"), [])
+    session = visualizer.Session(str(root / "missing.pkl"))
+    info = session.info()
+    self.assertIsNone(info["network"])
+    self.assertIn("missing.pkl", info["error"])
+
+  def test_query_parsing_names_bad_values(self):
+    view, controls = visualizer.server.parse_query({
+        "seed": "2.5", "mix_layers": "0,3", "tx": "0.1", "rotate": "5",
+        "mode": "eq", "class": "2"})
+    self.assertEqual(view, visualizer.View(mode="eq", rotated=True))
+    self.assertEqual((controls.seed, controls.mix_layers, controls.translate,
+                      controls.class_idx), (2.5, (0, 3), (0.1, 0.0), 2))
+    with self.assertRaisesRegex(ValueError, "psi: expected a float, got 'x'"):
+      visualizer.server.parse_query({"psi": "x"})
+    with self.assertRaisesRegex(ValueError, "mix_layers: expected"):
+      visualizer.server.parse_query({"mix_layers": "a"})
+
+
 # Skipped only outside CI: .ci/run installs Chromium, so CI never skips.
 @absltest.skipIf(None in browser.chromium_paths() and not os.environ.get("CI"),
                  "needs Debian's chromium and chromium-driver (.ci/run "
