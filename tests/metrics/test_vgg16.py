@@ -24,7 +24,7 @@ def random_state_dict(seed: int = 0) -> dict[str, np.ndarray]:
       state[f"layers.conv{n}.bias"] = rng.randn(width).astype(
           np.float32) * 0.1
       in_channels = width
-    state[f"lpips{stage}"] = rng.uniform(0, 0.2, widths[-1]).astype(
+    state[f"lpips{stage}"] = rng.uniform(0.5, 1.5, widths[-1]).astype(
         np.float32)
   return state
 
