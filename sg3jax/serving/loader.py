@@ -1,7 +1,8 @@
 """Runs a generator exported by `sg3jax export`, without sg3jax.
 
-This file is copied into every export directory; it needs only jax and
-NumPy (and Pillow for the command line):
+This file is copied into every export directory; it needs only jax (with
+flatbuffers, which `jax.export` deserialization uses) and NumPy, and Pillow
+for the command line:
 
     import loader
     G = loader.load("out/export")
