@@ -9,6 +9,7 @@ one is complete: it is written beside the target and swapped in by rename.
 
 import dataclasses
 import json
+import os
 import pathlib
 import shutil
 import uuid
@@ -20,6 +21,10 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from sg3jax import convert
+from sg3jax.networks import Generator
+from sg3jax.training import checkpoints as run_checkpoints
+
 
 @dataclasses.dataclass(frozen=True)
 class Network:
@@ -27,37 +32,6 @@ class Network:
   class_name: str  # "Generator", "StyleGAN2Generator" or "Discriminator"
   init_kwargs: Mapping[str, Any]  # official constructor kwargs
   variables: Mapping[str, Any]  # Flax variables
-
-
-def to_json_value(value: Any) -> Any:
-  """Init kwargs as plain JSON (NumPy scalars/arrays -> Python values)."""
-  if isinstance(value, Mapping):
-    return {str(k): to_json_value(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [to_json_value(v) for v in value]
-  if isinstance(value, np.generic):
-    return value.item()
-  if isinstance(value, np.ndarray):
-    return value.tolist()
-  return value
-
-
-def build_module(class_name: str, init_kwargs: Mapping
-                 ) -> tuple[nn.Module, dict]:
-  """(module, its abstract variables) for an official class and kwargs."""
-  # Imported here: sg3jax.convert itself saves through this module.
-  from sg3jax.convert import discriminator  # pylint: disable=g-import-not-at-top
-  from sg3jax.convert import generator  # pylint: disable=g-import-not-at-top
-  if class_name in generator.GENERATOR_CLASSES:
-    module = generator.generator_from_kwargs(init_kwargs,
-                                             class_name=class_name)
-    return module, generator.abstract_variables(module)
-  if class_name == "Discriminator":
-    module = discriminator.discriminator_from_kwargs(init_kwargs)
-    return module, discriminator.abstract_variables(module)
-  expected = sorted(generator.GENERATOR_CLASSES) + ["Discriminator"]
-  raise ValueError(f"class_name: expected one of {expected}, got "
-                   f"{class_name!r}")
 
 
 def save_networks(directory: str | pathlib.Path,
@@ -75,7 +49,7 @@ def save_networks(directory: str | pathlib.Path,
                      "replace it)")
   staging = directory.with_name(f".{directory.name}.{uuid.uuid4().hex}")
   meta = {name: {"class_name": net.class_name,
-                 "init_kwargs": to_json_value(dict(net.init_kwargs))}
+                 "init_kwargs": convert.to_json_value(dict(net.init_kwargs))}
           for name, net in networks.items()}
   variables = {name: jax.tree.map(np.asarray, dict(net.variables))
                for name, net in networks.items()}
@@ -84,7 +58,7 @@ def save_networks(directory: str | pathlib.Path,
       checkpointer.save(staging, ocp.args.Composite(
           variables=ocp.args.StandardSave(variables),
           networks=ocp.args.JsonSave(meta),
-          extras=ocp.args.JsonSave(to_json_value(dict(extras or {})))))
+          extras=ocp.args.JsonSave(convert.to_json_value(dict(extras or {})))))
   except BaseException:
     shutil.rmtree(staging, ignore_errors=True)
     raise
@@ -113,49 +87,53 @@ def read_extras(directory: str | pathlib.Path) -> dict:
   return json.loads(path.read_text()) if path.exists() else {}
 
 
-def load_networks(directory: str | pathlib.Path
+def load_networks(directory: str | pathlib.Path, *, step: int | None = None
                   ) -> dict[str, tuple[nn.Module, dict]]:
   """{name: (module, variables)} from `save_networks` output.
 
-  A training run directory (`sg3jax train --workdir`) also works: its
-  latest checkpoint's G, D and G_ema are returned.
+  A training run directory (`sg3jax train --workdir`) also works: the G,
+  D and G_ema of its checkpoint `step` (default: the latest).
   """
   directory = pathlib.Path(directory).absolute()
-  from sg3jax.training import checkpoints  # pylint: disable=g-import-not-at-top
-  if checkpoints.is_run_directory(directory):
-    return checkpoints.load_run_networks(directory)
+  if run_checkpoints.is_run_directory(directory):
+    return run_checkpoints.load_run_networks(directory, step)
+  if step is not None:
+    raise ValueError(f"step: only a training run directory has steps; "
+                     f"{directory} is not one")
   meta = read_network_meta(directory)
   modules, abstract = {}, {}
   for name, entry in meta.items():
-    modules[name], abstract[name] = build_module(entry["class_name"],
-                                                 entry["init_kwargs"])
+    modules[name], abstract[name] = convert.build_module(
+        entry["class_name"], entry["init_kwargs"])
   with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
     restored = checkpointer.restore(directory, ocp.args.Composite(
         variables=ocp.args.StandardRestore(abstract)))
   return {name: (modules[name], restored.variables[name]) for name in meta}
 
 
-def load_any_networks(path: str | pathlib.Path
+def load_any_networks(path: str | pathlib.Path, *, step: int | None = None
                       ) -> dict[str, tuple[nn.Module, dict]]:
   """{name: (module, variables)} of the G, D and G_ema in `path`: an
   official `.pkl` (read safely, never executed; networks it holds as None
-  are left out), an sg3jax network checkpoint or a training run directory.
+  are left out), an sg3jax network checkpoint or a training run directory
+  (checkpoint `step`, default the latest).
   """
-  # Imported here: sg3jax.convert itself saves through this module.
-  from sg3jax import convert  # pylint: disable=g-import-not-at-top
   path = pathlib.Path(path)
   if path.suffix != ".pkl":
-    return load_networks(path)
+    return load_networks(path, step=step)
+  if step is not None:
+    raise ValueError(f"step: only a training run directory has steps; "
+                     f"{path} is a pickle")
   loaded = convert.load_official_pickle(path)
   return {name: loaded[name] for name in ("G", "D", "G_ema")
           if loaded[name] is not None}
 
 
-def load_generator(path: str | pathlib.Path) -> tuple[nn.Module, dict]:
+def load_generator(path: str | pathlib.Path, *, step: int | None = None
+                   ) -> tuple[nn.Module, dict]:
   """(module, variables) of G_ema, else G, for every `--network` flag
-  (`path` as `load_any_networks` takes it)."""
-  from sg3jax.networks import Generator  # pylint: disable=g-import-not-at-top
-  networks = load_any_networks(path)
+  (`path` and `step` as `load_any_networks` takes them)."""
+  networks = load_any_networks(path, step=step)
   name = "G_ema" if "G_ema" in networks else "G"
   if name not in networks:
     raise ValueError(f"network: expected a G or G_ema in {path}, got "
@@ -165,3 +143,21 @@ def load_generator(path: str | pathlib.Path) -> tuple[nn.Module, dict]:
     raise ValueError(f"network: expected {name} to be a Generator, got "
                      f"{type(module).__name__}")
   return module, variables
+
+
+def convert_official_pickle(pkl: str | os.PathLike, outdir: str | os.PathLike,
+                            *, overwrite: bool = False) -> pathlib.Path:
+  """Writes an official pickle as an sg3jax network checkpoint.
+
+  `outdir` receives the Orbax checkpoint of G, D and G_ema (variables plus
+  each network's class and init kwargs as JSON) and `official.json` with
+  the ADA state and training-set kwargs.
+  """
+  loaded = convert.load_official_pickle(pkl)
+  networks = {
+      name: Network(loaded["init_kwargs"][name][0],
+                    loaded["init_kwargs"][name][1], loaded[name][1])
+      for name in ("G", "D", "G_ema") if loaded[name] is not None}
+  extras = {"source": str(pkl), "augment_pipe": loaded["augment_pipe"],
+            "training_set_kwargs": loaded["training_set_kwargs"]}
+  return save_networks(outdir, networks, extras=extras, overwrite=overwrite)

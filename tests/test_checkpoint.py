@@ -1,5 +1,6 @@
 """Network checkpoints: Orbax round trip, safe overwrite, clear errors."""
 
+import ast
 import functools
 import pathlib
 import tempfile
@@ -78,7 +79,37 @@ class CheckpointTest(absltest.TestCase):
 
   def test_unknown_class(self):
     with self.assertRaisesRegex(ValueError, "class_name: expected"):
-      checkpoint.build_module("Encoder", {})
+      convert.build_module("Encoder", {})
+
+
+def sg3jax_imports(path: pathlib.Path) -> set[str]:
+  """The sg3jax modules a source file imports, at any depth."""
+  names = set()
+  for node in ast.walk(ast.parse(path.read_text())):
+    if isinstance(node, ast.Import):
+      names.update(a.name for a in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module:
+      names.update(f"{node.module}.{a.name}" for a in node.names)
+  return {n for n in names if n.startswith("sg3jax")}
+
+
+class ImportLayersTest(absltest.TestCase):
+
+  def test_convert_and_run_checkpoints_sit_below_checkpoint(self):
+    # convert/ <- training/checkpoints.py <- checkpoint.py: no cycle.
+    package = pathlib.Path(checkpoint.__file__).parent
+    lower = sorted((package / "convert").glob("*.py")) + [
+        package / "training" / "checkpoints.py"]
+    for path in lower:
+      imports = sg3jax_imports(path)
+      self.assertNotIn("sg3jax.checkpoint", imports, path)
+      self.assertFalse([n for n in imports if n.startswith(
+          "sg3jax.training")], path)
+    tree = ast.parse((package / "checkpoint.py").read_text())
+    nested = [n for f in tree.body if isinstance(f, ast.FunctionDef)
+              for n in ast.walk(f) if isinstance(n, (ast.Import,
+                                                     ast.ImportFrom))]
+    self.assertEqual(nested, [])  # no import deferred to break a cycle
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from sg3jax.analysis.render import official_samples
 from sg3jax.analysis.render import render_ws
 from sg3jax.analysis.render import seed_image_batches
 from sg3jax.analysis.render import seed_latents
+from sg3jax.analysis.render import seed_ws
 from sg3jax.analysis.render import synthesize
 from sg3jax.analysis.render import to_uint8
 from sg3jax.analysis.spectrum import average_power_spectrum

@@ -86,6 +86,17 @@ def map_latents(variables: dict, z: jax.Array, c: jax.Array, *,
                       truncation_psi=truncation_psi, method=module.map)
 
 
+def seed_ws(module: Generator, variables: dict, seeds: Sequence[int], *,
+            truncation_psi: float = 1.0, class_idx: int | None = None
+            ) -> jax.Array:
+  """ws `[len(seeds), num_ws, w_dim]` of `seeds` (`seed_latents`), with the
+  one-hot `class_idx` for a conditional generator (`class_labels`)."""
+  z = seed_latents(seeds, module.z_dim)
+  c = class_labels(module.c_dim, len(seeds), class_idx)
+  return map_latents(variables, z, c, module=module,
+                     truncation_psi=truncation_psi)
+
+
 @functools.partial(jax.jit, static_argnames=("module",))
 def synthesize(variables: dict, ws: jax.Array, transform: jax.Array, *,
                module: Generator) -> jax.Array:

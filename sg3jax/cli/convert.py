@@ -11,8 +11,8 @@ import sys
 
 from absl import flags
 
+from sg3jax import checkpoint
 from sg3jax.cli import command
-from sg3jax.convert.official import convert_official_pickle
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
@@ -24,7 +24,8 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False,
 def main(argv: list[str]) -> None:
   if len(argv) != 3:
     sys.exit("usage: sg3jax convert <pkl> <outdir> [--overwrite]")
-  path = convert_official_pickle(argv[1], argv[2], overwrite=_OVERWRITE.value)
+  path = checkpoint.convert_official_pickle(argv[1], argv[2],
+                                            overwrite=_OVERWRITE.value)
   print(f"wrote {path}")
 
 

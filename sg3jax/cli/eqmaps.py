@@ -22,18 +22,14 @@ import numpy as np
 from sg3jax import analysis
 from sg3jax import checkpoint
 from sg3jax.analysis import figures
-from sg3jax.cli import _analysis
+from sg3jax.cli import common
 from sg3jax.cli import command
-from sg3jax.cli import generate
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
-_NETWORK = _analysis.define_network_flag(FLAGS)
-_SEEDS = flags.DEFINE_string("seeds", "0-2", "seeds (one row each)",
-                             flag_values=FLAGS)
-_TRUNC = flags.DEFINE_float("trunc", 1.0, "truncation psi", flag_values=FLAGS)
-_CLASS = flags.DEFINE_integer("class", None, "class label (conditional G)",
-                              flag_values=FLAGS)
+_NETWORK = common.define_network_flag(FLAGS)
+_LATENT = common.define_latent_flags(FLAGS, seeds="0-2",
+                                     seeds_help="seeds (one row each)")
 _KIND = flags.DEFINE_enum("kind", "frac", analysis.eqmaps.KINDS,
                           "int / frac translation, or rot", flag_values=FLAGS)
 _TRANSLATE = flags.DEFINE_string("translate", "0.125,0.0625",
@@ -61,10 +57,8 @@ def error_maps(module, variables: dict, seeds: list[int], kind: str,
                class_idx: int | None = None
                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
   """(`equivariance_maps` of the seeds as NumPy, official PSNRs `[N]`)."""
-  z = analysis.seed_latents(seeds, module.z_dim)
-  c = analysis.class_labels(module.c_dim, len(seeds), class_idx)
-  ws = analysis.map_latents(variables, z, c, module=module,
-                            truncation_psi=truncation_psi)
+  ws = analysis.seed_ws(module, variables, seeds,
+                       truncation_psi=truncation_psi, class_idx=class_idx)
   maps = analysis.equivariance_maps(module, variables, ws, kind, value)
   psnrs = analysis.official_psnr(module, variables, ws, kind, value)
   return ({k: np.asarray(v) for k, v in maps.items()},
@@ -74,13 +68,13 @@ def error_maps(module, variables: dict, seeds: list[int], kind: str,
 def main(argv: list[str]) -> None:
   del argv
   module, variables = checkpoint.load_generator(_NETWORK.value)
-  seeds = _analysis.parse_ints(_SEEDS.value, "seeds")
+  seeds = _LATENT.seed_list()
   kind = _KIND.value
-  value = transform_value(kind, generate.parse_vec2(_TRANSLATE.value),
+  value = transform_value(kind, common.parse_vec2(_TRANSLATE.value),
                           _ROTATE.value, module.img_resolution)
   maps, psnrs = error_maps(module, variables, seeds, kind, value,
-                           truncation_psi=_TRUNC.value,
-                           class_idx=_CLASS.value)
+                           truncation_psi=_LATENT.trunc.value,
+                           class_idx=_LATENT.class_idx.value)
   if kind == "rot":
     moved = f"input rotated by {_ROTATE.value:g}\u00b0"
   else:

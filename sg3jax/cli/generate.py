@@ -12,55 +12,33 @@ the official code gives for the same weights. Uses G_ema when present.
 import functools
 import pathlib
 import sys
-import re
 from collections.abc import Sequence
 
 from absl import flags
 import flax
 import jax
 import numpy as np
-from PIL import Image
 
+from sg3jax import analysis
 from sg3jax import checkpoint
 from sg3jax.cli import command
+from sg3jax.cli import common
 from sg3jax.networks import make_transform
+from sg3jax.networks import synthesis_network
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
-_NETWORK = flags.DEFINE_string("network", None, "sg3jax checkpoint, run "
-                               "directory or official .pkl",
-                               required=True, flag_values=FLAGS)
-_SEEDS = flags.DEFINE_string("seeds", "0-3", "seeds, e.g. '0,1,4-6'",
-                             flag_values=FLAGS)
-_TRUNC = flags.DEFINE_float("trunc", 1.0, "truncation psi", flag_values=FLAGS)
-_CLASS = flags.DEFINE_integer("class", None, "class label (conditional G)",
-                              flag_values=FLAGS)
+_NETWORK = common.define_network_flag(FLAGS)
+_LATENT = common.define_latent_flags(FLAGS, seeds="0-3")
 _TRANSLATE = flags.DEFINE_string("translate", "0,0", "translate XY, 'x,y'",
                                  flag_values=FLAGS)
 _ROTATE = flags.DEFINE_float("rotate", 0.0, "rotation angle in degrees",
                              flag_values=FLAGS)
 _OUTDIR = flags.DEFINE_string("outdir", "out/images", "where to write PNGs",
                               flag_values=FLAGS)
-
-
-def parse_range(text: str) -> list[int]:
-  """'1,3-5' -> [1, 3, 4, 5]."""
-  values = []
-  for part in text.split(","):
-    match = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", part)
-    if match is None:
-      raise ValueError(f"seeds: expected e.g. '0,1,4-6', got {text!r}")
-    start, stop = int(match[1]), int(match[2] or match[1])
-    values.extend(range(start, stop + 1))
-  return values
-
-
-def parse_vec2(text: str) -> tuple[float, float]:
-  """'0.1,-0.2' -> (0.1, -0.2)."""
-  parts = text.split(",")
-  if len(parts) != 2:
-    raise ValueError(f"translate: expected 'x,y', got {text!r}")
-  return float(parts[0]), float(parts[1])
+_PROJECTED_W = flags.DEFINE_string(
+    "projected-w", None, "render the ws of a projected_w.npz (sg3jax "
+    "project) as proj00.png, ... instead of seeds", flag_values=FLAGS)
 
 
 def with_transform(variables: dict, translate: tuple[float, float],
@@ -79,16 +57,7 @@ def generate_images(module, variables: dict, seeds: Sequence[int], *,
                     translate: tuple[float, float] = (0.0, 0.0),
                     rotate: float = 0.0) -> np.ndarray:
   """uint8 images `[len(seeds), H, W, C]` as gen_images.py writes them."""
-  if module.c_dim > 0 and class_idx is None:
-    raise ValueError("class: the network is conditional; pass a class label")
-  if module.c_dim == 0 and class_idx is not None:
-    raise ValueError("class: the network is unconditional; drop the label")
-  c = np.zeros((1, module.c_dim), np.float32)
-  if class_idx is not None:
-    if not 0 <= class_idx < module.c_dim:
-      raise ValueError(f"class: expected 0..{module.c_dim - 1}, got "
-                       f"{class_idx}")
-    c[0, class_idx] = 1
+  c = analysis.class_labels(module.c_dim, 1, class_idx)
   if translate != (0.0, 0.0) or rotate != 0.0:
     variables = with_transform(variables, translate, rotate)
   render = jax.jit(functools.partial(module.apply,
@@ -101,16 +70,28 @@ def generate_images(module, variables: dict, seeds: Sequence[int], *,
   return np.stack(images)
 
 
-def write_pngs(images: np.ndarray, seeds: Sequence[int],
+def projected_images(module, variables: dict,
+                     path: str | pathlib.Path) -> np.ndarray:
+  """uint8 images `[N, H, W, C]` of the ws `[N, num_ws, w_dim]` stored as
+  `w` in a projected_w.npz (official generate.py --projected-w)."""
+  with np.load(path) as npz:
+    if "w" not in npz:
+      raise ValueError(f"projected-w: {path} has no 'w' array")
+    ws = npz["w"]
+  expected = (synthesis_network(module).num_ws, module.w_dim)
+  if ws.ndim != 3 or ws.shape[1:] != expected:
+    raise ValueError(f"projected-w: expected w [N, {expected[0]}, "
+                     f"{expected[1]}] in {path}, got {ws.shape}")
+  render = jax.jit(functools.partial(module.apply, method=module.synthesize))
+  return np.concatenate([analysis.to_uint8(render(variables, w[None]))
+                         for w in ws])
+
+
+def write_pngs(images: np.ndarray, names: Sequence[str],
                outdir: str | pathlib.Path) -> list[pathlib.Path]:
-  outdir = pathlib.Path(outdir)
-  outdir.mkdir(parents=True, exist_ok=True)
-  paths = []
-  for img, seed in zip(images, seeds):
-    path = outdir / f"seed{seed:04d}.png"
-    Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(path)
-    paths.append(path)
-  return paths
+  """`outdir/<name>.png` for each image."""
+  return [common.write_png(image, pathlib.Path(outdir) / f"{name}.png")
+          for image, name in zip(images, names)]
 
 
 def main(argv: list[str]) -> None:
@@ -119,13 +100,18 @@ def main(argv: list[str]) -> None:
     module, variables = checkpoint.load_generator(_NETWORK.value)
   except ValueError as e:
     sys.exit(str(e))
-  seeds = parse_range(_SEEDS.value)
-  images = generate_images(module, variables, seeds,
-                           truncation_psi=_TRUNC.value,
-                           class_idx=_CLASS.value,
-                           translate=parse_vec2(_TRANSLATE.value),
-                           rotate=_ROTATE.value)
-  for path in write_pngs(images, seeds, _OUTDIR.value):
+  if _PROJECTED_W.value is not None:
+    images = projected_images(module, variables, _PROJECTED_W.value)
+    names = [f"proj{i:02d}" for i in range(len(images))]
+  else:
+    seeds = _LATENT.seed_list()
+    images = generate_images(module, variables, seeds,
+                             truncation_psi=_LATENT.trunc.value,
+                             class_idx=_LATENT.class_idx.value,
+                             translate=common.parse_vec2(_TRANSLATE.value),
+                             rotate=_ROTATE.value)
+    names = [f"seed{seed:04d}" for seed in seeds]
+  for path in write_pngs(images, names, _OUTDIR.value):
     print(f"wrote {path}")
 
 

@@ -19,18 +19,15 @@ import numpy as np
 from sg3jax import analysis
 from sg3jax import checkpoint
 from sg3jax.analysis import figures
-from sg3jax.cli import _analysis
+from sg3jax.cli import common
 from sg3jax.cli import command
-from sg3jax.cli import generate
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
-_NETWORK = _analysis.define_network_flag(FLAGS)
+_NETWORK = common.define_network_flag(FLAGS)
 _SEED = flags.DEFINE_integer("seed", 0, "seed of the latent",
                              flag_values=FLAGS)
-_TRUNC = flags.DEFINE_float("trunc", 1.0, "truncation psi", flag_values=FLAGS)
-_CLASS = flags.DEFINE_integer("class", None, "class label (conditional G)",
-                              flag_values=FLAGS)
+_LATENT = common.define_latent_flags(FLAGS)
 _LAYERS = flags.DEFINE_list("layers", None, "layer names, prefixes or "
                             "indices (default: 5 spread out)",
                             flag_values=FLAGS)
@@ -64,10 +61,8 @@ def internal_tiles(module, variables: dict, seed: int, *,
   """(tiles `[L, K, size, size]`, layer names) of one seed's layers."""
   layers = (default_layers(module) if layers is None
             else analysis.resolve_layers(module, layers))
-  z = analysis.seed_latents([seed], module.z_dim)
-  c = analysis.class_labels(module.c_dim, 1, class_idx)
-  ws = analysis.map_latents(variables, z, c, module=module,
-                            truncation_psi=truncation_psi)
+  ws = analysis.seed_ws(module, variables, [seed],
+                       truncation_psi=truncation_psi, class_idx=class_idx)
   acts = analysis.capture_layers(
       variables, ws, analysis.input_transform(translate, np.deg2rad(rotate)),
       module=module, layers=tuple(layers))
@@ -79,12 +74,12 @@ def internal_tiles(module, variables: dict, seed: int, *,
 def main(argv: list[str]) -> None:
   del argv
   module, variables = checkpoint.load_generator(_NETWORK.value)
-  channels = _analysis.parse_ints(_CHANNELS.value, "channels")
+  channels = common.parse_ints(_CHANNELS.value, "channels")
   tiles, layers = internal_tiles(
       module, variables, _SEED.value, layers=_LAYERS.value,
-      channels=channels, size=_SIZE.value, truncation_psi=_TRUNC.value,
-      class_idx=_CLASS.value,
-      translate=generate.parse_vec2(_TRANSLATE.value),
+      channels=channels, size=_SIZE.value,
+      truncation_psi=_LATENT.trunc.value, class_idx=_LATENT.class_idx.value,
+      translate=common.parse_vec2(_TRANSLATE.value),
       rotate=_ROTATE.value)
   path = figures.save_figure(figures.internals_figure(tiles, layers, channels),
                              f"{_OUTDIR.value}/internals.png")

@@ -26,7 +26,7 @@ import numpy as np
 from sg3jax import analysis
 from sg3jax import checkpoint
 from sg3jax.analysis import figures
-from sg3jax.cli import _analysis
+from sg3jax.cli import common
 from sg3jax.cli import command
 
 # Flags of this command only (the sg3jax script imports several commands).
@@ -129,7 +129,7 @@ def main(argv: list[str]) -> None:
   label = _LABEL.value or pathlib.Path(_NETWORK.value or
                                        _DATASET.value).stem
   outdir = pathlib.Path(_OUTDIR.value)
-  npz = _analysis.output_path(outdir, "spectrum.npz")
+  npz = common.output_path(outdir, "spectrum.npz")
   np.savez(npz, spectrum=spectrum, image_size=image_size, mean=mean, std=std,
            label=label)
   print(f"wrote {npz}")

@@ -22,17 +22,15 @@ import numpy as np
 
 from sg3jax import analysis
 from sg3jax import checkpoint
-from sg3jax.cli import _analysis
+from sg3jax.cli import common
 from sg3jax.cli import command
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
-_NETWORK = _analysis.define_network_flag(FLAGS)
+_NETWORK = common.define_network_flag(FLAGS)
 _SEED = flags.DEFINE_integer("seed", 0, "seed of the central latent",
                              flag_values=FLAGS)
-_TRUNC = flags.DEFINE_float("trunc", 1.0, "truncation psi", flag_values=FLAGS)
-_CLASS = flags.DEFINE_integer("class", None, "class label (conditional G)",
-                              flag_values=FLAGS)
+_LATENT = common.define_latent_flags(FLAGS)
 _NUM = flags.DEFINE_integer("num", 64, "images averaged (incl. the centre)",
                             lower_bound=1, flag_values=FLAGS)
 _RADIUS = flags.DEFINE_float("radius", 0.25, "std of the z perturbations",
@@ -90,10 +88,9 @@ def sticking_images(module, variables: dict, seed: int, *,
   average = analysis.to_uint8(analysis.average_image(images))
   pair = np.concatenate([analysis.to_uint8(images[0]), average], axis=1)
 
-  zk = analysis.seed_latents(interp_seeds, module.z_dim)
-  ck = analysis.class_labels(module.c_dim, len(interp_seeds), class_idx)
-  keyframes = analysis.map_latents(variables, zk, ck, module=module,
-                                   truncation_psi=truncation_psi)
+  keyframes = analysis.seed_ws(module, variables, interp_seeds,
+                              truncation_psi=truncation_psi,
+                              class_idx=class_idx)
   curve = analysis.interpolate_loop(np.asarray(keyframes),
                                     frames_per_transition)
   frames = analysis.render_ws(module, variables, curve, batch_size=batch_size)
@@ -107,17 +104,17 @@ def main(argv: list[str]) -> None:
   module, variables = checkpoint.load_generator(_NETWORK.value)
   interp_seeds = _INTERP_SEEDS.value
   if interp_seeds is not None:
-    interp_seeds = _analysis.parse_ints(interp_seeds, "interp_seeds")
+    interp_seeds = common.parse_ints(interp_seeds, "interp_seeds")
   pair, strip = sticking_images(
-      module, variables, _SEED.value, truncation_psi=_TRUNC.value,
-      class_idx=_CLASS.value, num=_NUM.value, radius=_RADIUS.value,
+      module, variables, _SEED.value, truncation_psi=_LATENT.trunc.value,
+      class_idx=_LATENT.class_idx.value, num=_NUM.value, radius=_RADIUS.value,
       interp_seeds=interp_seeds,
       frames_per_transition=_FRAMES.value, column=_COLUMN.value,
       rows=None if _ROWS.value is None else parse_rows(_ROWS.value),
       batch_size=_BATCH.value)
   for name, image in (("sticking_average.png", pair),
                       ("sticking_strip.png", strip)):
-    path = _analysis.write_png(_analysis.zoom(image, _ZOOM.value),
+    path = common.write_png(common.zoom(image, _ZOOM.value),
                                f"{_OUTDIR.value}/{name}")
     print(f"wrote {path}")
 

@@ -25,14 +25,14 @@ import tqdm
 
 from sg3jax import analysis
 from sg3jax import checkpoint
-from sg3jax.cli import _analysis
+from sg3jax.cli import common
 from sg3jax.cli import command
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
-_NETWORK = _analysis.define_network_flag(FLAGS)
-_SEEDS = flags.DEFINE_string("seeds", "0-3", "keyframe seeds, e.g. '0,1,4-6'",
-                             flag_values=FLAGS)
+_NETWORK = common.define_network_flag(FLAGS)
+_LATENT = common.define_latent_flags(
+    FLAGS, seeds="0-3", seeds_help="keyframe seeds, e.g. '0,1,4-6'")
 _SHUFFLE = flags.DEFINE_integer("shuffle_seed", None,
                                 "seed to shuffle the keyframe order",
                                 flag_values=FLAGS)
@@ -46,9 +46,6 @@ _W_FRAMES = flags.DEFINE_integer("w_frames", 120,
                                  lower_bound=1, flag_values=FLAGS)
 _KIND = flags.DEFINE_enum("kind", "cubic", analysis.video.KINDS,
                           "interpolation in w space", flag_values=FLAGS)
-_TRUNC = flags.DEFINE_float("trunc", 1.0, "truncation psi", flag_values=FLAGS)
-_CLASS = flags.DEFINE_integer("class", None, "class label (conditional G)",
-                              flag_values=FLAGS)
 _FORMAT = flags.DEFINE_enum("format", "mp4", ("mp4", "png"),
                             "video.mp4, or video.png (a strip of frames)",
                             flag_values=FLAGS)
@@ -83,10 +80,9 @@ def interpolation_ws(module, variables: dict, seeds: list[int], *,
                                   num_keyframes=num_keyframes,
                                   shuffle_seed=shuffle_seed)
   flat = cells.reshape(-1).tolist()
-  z = analysis.seed_latents(flat, module.z_dim)
-  c = analysis.class_labels(module.c_dim, len(flat), class_idx)
-  ws = np.asarray(analysis.map_latents(variables, z, c, module=module,
-                                       truncation_psi=truncation_psi))
+  ws = np.asarray(analysis.seed_ws(module, variables, flat,
+                                   truncation_psi=truncation_psi,
+                                   class_idx=class_idx))
   ws = ws.reshape(*cells.shape, *ws.shape[1:])
   return np.stack([np.stack([
       analysis.interpolate_loop(cell, w_frames, kind=kind) for cell in row])
@@ -145,10 +141,11 @@ def main(argv: list[str]) -> None:
   del argv
   module, variables = checkpoint.load_generator(_NETWORK.value)
   ws = interpolation_ws(
-      module, variables, _analysis.parse_ints(_SEEDS.value, "seeds"),
+      module, variables, _LATENT.seed_list(),
       grid=parse_grid(_GRID.value), num_keyframes=_KEYFRAMES.value,
       shuffle_seed=_SHUFFLE.value, w_frames=_W_FRAMES.value,
-      kind=_KIND.value, truncation_psi=_TRUNC.value, class_idx=_CLASS.value)
+      kind=_KIND.value, truncation_psi=_LATENT.trunc.value,
+      class_idx=_LATENT.class_idx.value)
   num_frames = ws.shape[2]
   frames = tqdm.tqdm(analysis.render_frames(module, variables, ws,
                                             batch_size=_BATCH.value),
@@ -160,10 +157,10 @@ def main(argv: list[str]) -> None:
     num = _PNG_FRAMES.value
     picked = set((np.arange(num) * num_frames // num).tolist())
     kept = np.stack([f for t, f in enumerate(frames) if t in picked])
-    path = _analysis.write_png(analysis.frame_strip(kept, num),
+    path = common.write_png(analysis.frame_strip(kept, num),
                                f"{_OUTDIR.value}/video.png")
   else:
-    path = _analysis.output_path(_OUTDIR.value, "video.mp4")
+    path = common.output_path(_OUTDIR.value, "video.mp4")
     write_mp4(frames, path, fps=_FPS.value)
   print(f"wrote {path} ({num_frames} frames)")
 

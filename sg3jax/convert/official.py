@@ -1,10 +1,8 @@
 """Official network pickles -> sg3jax modules, variables and checkpoints."""
 
 import os
-import pathlib
 from typing import Any, BinaryIO
 
-from sg3jax import checkpoint
 from sg3jax.convert.discriminator import discriminator_from_state_dict
 from sg3jax.convert.generator import generator_from_state_dict
 from sg3jax.convert.pickle_reader import PersistentRecord
@@ -59,23 +57,3 @@ def load_official_pickle(path_or_fileobj: str | os.PathLike | BinaryIO
       name: (type(result[name][0]).__name__, dict(data[name].init_kwargs))
       for name in _NETWORKS if data[name] is not None}
   return result
-
-
-def convert_official_pickle(pkl: str | os.PathLike, outdir: str | os.PathLike,
-                            *, overwrite: bool = False) -> pathlib.Path:
-  """Writes an official pickle as an sg3jax network checkpoint.
-
-  `outdir` receives the Orbax checkpoint of G, D and G_ema (variables plus
-  each network's class and init kwargs as JSON) and `official.json` with
-  the ADA state and training-set kwargs.
-  """
-  loaded = load_official_pickle(pkl)
-  networks = {
-      name: checkpoint.Network(loaded["init_kwargs"][name][0],
-                               loaded["init_kwargs"][name][1],
-                               loaded[name][1])
-      for name in _NETWORKS if loaded[name] is not None}
-  extras = {"source": str(pkl), "augment_pipe": loaded["augment_pipe"],
-            "training_set_kwargs": loaded["training_set_kwargs"]}
-  return checkpoint.save_networks(outdir, networks, extras=extras,
-                                  overwrite=overwrite)

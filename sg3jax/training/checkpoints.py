@@ -20,7 +20,7 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
-from sg3jax import checkpoint as network_checkpoint
+from sg3jax.convert import networks as convert_networks
 
 
 def _abstract(tree, sharding: jax.sharding.Sharding | None):
@@ -53,7 +53,7 @@ class RunCheckpoints:
     saved = self._manager.save(step, args=ocp.args.Composite(
         networks=ocp.args.StandardSave(dict(networks)),
         optimizer=ocp.args.StandardSave(dict(optimizer)),
-        meta=ocp.args.JsonSave(network_checkpoint.to_json_value(dict(meta))),
+        meta=ocp.args.JsonSave(convert_networks.to_json_value(dict(meta))),
         data=grain.checkpoint.CheckpointSave(data_iterator)))
     if not saved:
       raise RuntimeError(f"{self.directory}: Orbax declined to save step "
@@ -113,7 +113,7 @@ def load_run_networks(workdir: str | pathlib.Path, step: int | None = None
     meta = ckpts.read_meta(step)
     modules, abstract = {}, {}
     for name, entry in meta["networks"].items():
-      modules[name], abstract[name] = network_checkpoint.build_module(
+      modules[name], abstract[name] = convert_networks.build_module(
           entry["class_name"], entry["init_kwargs"])
     variables = ckpts.restore_networks(step, abstract)
   finally:

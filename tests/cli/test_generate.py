@@ -10,6 +10,7 @@ from absl.testing import absltest
 from PIL import Image
 
 from sg3jax import checkpoint
+from sg3jax.cli import common
 from sg3jax.cli import generate
 from tests import official
 from tests.test_checkpoint import converted_generator
@@ -18,12 +19,14 @@ from tests.test_checkpoint import converted_generator
 class ParseTest(absltest.TestCase):
 
   def test_ranges_and_vectors(self):
-    self.assertEqual(generate.parse_range("0,3-5, 9"), [0, 3, 4, 5, 9])
-    self.assertEqual(generate.parse_vec2("0.1,-0.2"), (0.1, -0.2))
+    self.assertEqual(common.parse_ints("0,3-5, 9", "seeds"), [0, 3, 4, 5, 9])
+    self.assertEqual(common.parse_vec2("0.1,-0.2"), (0.1, -0.2))
     with self.assertRaisesRegex(ValueError, "seeds:"):
-      generate.parse_range("a-b")
+      common.parse_ints("a-b", "seeds")
     with self.assertRaisesRegex(ValueError, "translate:"):
-      generate.parse_vec2("1,2,3")
+      common.parse_vec2("1,2,3")
+    with self.assertRaisesRegex(ValueError, "translate: expected 'x,y'"):
+      common.parse_vec2("1,b")
 
 
 class GenerateTest(absltest.TestCase):
