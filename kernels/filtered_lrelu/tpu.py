@@ -17,7 +17,10 @@ size, stride)]`), stored interleaved with a strided ref write: no value is
 sliced with a stride (Mosaic refuses strided `vector.extract_strided_slice`)
 and no multiply touches an inserted zero. Two-dimensional filters (the
 radial down filter of StyleGAN3-R) run as one 2-D stage. Rows are
-processed in chunks small enough to stay in vector registers.
+processed in chunks small enough to stay in vector registers. A block of
+channels is 128 lanes, or all of them when they do not split into 128s;
+the stages then run over lane groups of at most 128, so that the scratch
+buffers stay 128 lanes wide. Scratch buffers are reused once dead.
 """
 
 import dataclasses
@@ -42,6 +45,7 @@ VMEM_BUDGET_BYTES = 12 * 2 ** 20
 _LANES, _SUBLANES = 128, 8
 # Vector registers' worth of one chunk's accumulator (64 on the chip).
 _CHUNK_VREGS = 16
+
 
 def _padded_bytes(rows: int, cols: int, channels: int, itemsize: int) -> int:
   """VMEM bytes of a [rows, cols, channels] buffer in (8, 128) tiles."""
