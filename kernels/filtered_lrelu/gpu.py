@@ -79,6 +79,12 @@ class Tiles:
     return sum(r * c for r, c in self.buffers) * self.channels * 4
 
 
+# The scratch buffers of each kernel, in kernel argument order.
+_FORWARD_BUFFERS = ("x_win", "up_cols", "mid", "down_cols", "out")
+_BACKWARD_BUFFERS = ("x_win", "up_cols", "v", "dy_win", "adjoint_cols",
+                     "dmid", "dx_cols", "out")
+
+
 def _passes(cfg: KernelConfig, rows, cols, backward: bool):
   """(buffer extents by name, [(src, dst, row stage, col stage)],
   elementwise buffers, buffers in kernel order, the placed windows)."""
@@ -86,8 +92,9 @@ def _passes(cfg: KernelConfig, rows, cols, backward: bool):
   fd_sep = len(cfg.geometry.fd_shape) == 1
   x = (rows.windows[0].size, cols.windows[0].size)
   mid = (rows.mid, cols.mid)
-  extents = dict(x_win=x, up_cols=(x[0], cols.mid), mid=mid,
-                 out=(rows.tile, cols.tile))
+  up_mid = "v" if backward else "mid"  # the upsampled x
+  extents = {"x_win": x, "up_cols": (x[0], cols.mid), up_mid: mid,
+             "out": (rows.tile, cols.tile)}
   passes = []
 
   def add_filter(src, dst, scratch, separable, row_stage, col_stage):
@@ -98,13 +105,12 @@ def _passes(cfg: KernelConfig, rows, cols, backward: bool):
       passes.append((src, dst, row_stage, col_stage))
 
   up_r, up_c = rows.stages[0], cols.stages[0]
-  add_filter("x_win", "mid", "up_cols", fu_sep, up_r, up_c)
+  add_filter("x_win", up_mid, "up_cols", fu_sep, up_r, up_c)
   if not backward:
     extents["down_cols"] = (rows.mid, cols.tile)
     add_filter("mid", "out", "down_cols", fd_sep, rows.stages[1],
                cols.stages[1])
-    order = ["x_win", "up_cols", "mid", "down_cols", "out"]
-    return extents, passes, ["mid"], order, ["x_win"]
+    return extents, passes, ["mid"], _FORWARD_BUFFERS, ["x_win"]
   dy = (rows.windows[1].size, cols.windows[1].size)
   extents.update(dy_win=dy, adjoint_cols=(dy[0], cols.mid), dmid=mid,
                  dx_cols=(rows.mid, cols.tile))
@@ -112,9 +118,8 @@ def _passes(cfg: KernelConfig, rows, cols, backward: bool):
              cols.stages[1])
   add_filter("dmid", "out", "dx_cols", fu_sep, rows.stages[2],
              cols.stages[2])
-  order = ["x_win", "up_cols", "mid", "dy_win", "adjoint_cols", "dmid",
-           "dx_cols", "out"]
-  return extents, passes, ["dmid", "mid"], order, ["x_win", "dy_win"]
+  return (extents, passes, ["dmid", "v"], _BACKWARD_BUFFERS,
+          ["x_win", "dy_win"])
 
 
 def _buffer_shapes(cfg: KernelConfig, rows, cols, channels: int,
@@ -255,7 +260,7 @@ def _channel_mask(item: _Item, tiles: Tiles, num_channels: int) -> jax.Array:
   return item.c * tiles.channels + _iota(tiles.channels, 2) < num_channels
 
 
-def _place_window(mem: stages.Memory, src_ref, window: stages.View,
+def _place_window(mem: stages.Memory, src_ref, window: stages.View, *,
                   row_window: planning.AxisWindow,
                   col_window: planning.AxisWindow, item: _Item,
                   tiles: Tiles, bias_ref=None) -> None:
@@ -298,7 +303,6 @@ def _place_window(mem: stages.Memory, src_ref, window: stages.View,
               pl.ds(rp.dst + start, size), pl.ds(cp.dst, width),
               pl.ds(0, tiles.channels))], values, mask=mask)
         mem.in_chunks(rp.length, chunk, copy)
-  mem.end_pass()
 
 
 def _block_start(window: planning.AxisWindow, i):
@@ -345,60 +349,50 @@ def _persistent(num_items: int, tiles: Tiles, num_channels: int, work):
   jax.lax.fori_loop(0, planning.cdiv(num_items, tiles.num_slots), step, 0)
 
 
-def _views(scratch, tiles: Tiles) -> list[stages.View]:
+def _views(scratch, tiles: Tiles, names) -> dict[str, stages.View]:
+  """The program's slot of each scratch buffer, by name."""
   slot = pl.program_id(0)
-  return [stages.View(ref, (slot,), extent)
-          for ref, extent in zip(scratch, tiles.extents)]
+  return {name: stages.View(ref, (slot,), extent)
+          for name, ref, extent in zip(names, scratch, tiles.extents)}
 
 
 def _forward_kernel(x_ref, b_ref, fu_ref, fd_ref, y_ref, *scratch,
                     cfg: KernelConfig, tiles: Tiles, batch: int, interpret):
   mem = _memory(interpret)
-  x_win, up_cols, mid, down_cols, out = _views(scratch, tiles)
+  bufs = _views(scratch, tiles, _FORWARD_BUFFERS)
   rows, cols = tiles.rows, tiles.cols
-  fu_separable, fd_separable = len(fu_ref.shape) == 1, len(fd_ref.shape) == 1
-  num_channels = x_ref.shape[3]
 
   def work(item):
-    _place_window(mem, x_ref, x_win, rows.windows[0], cols.windows[0], item,
-                  tiles, b_ref)
-    stages.run_filter(mem, x_win, mid, up_cols, stages.taps(fu_ref, False),
-                      fu_separable, rows.stages[0], cols.stages[0])
-    stages.elementwise(mem, [mid], cfg.activation)
-    stages.run_filter(mem, mid, out, down_cols, stages.taps(fd_ref, False),
-                      fd_separable, rows.stages[1], cols.stages[1])
-    _store_tile(mem, out, y_ref, item, tiles)
+    place_x = functools.partial(_place_window, mem, x_ref,
+                                row_window=rows.windows[0],
+                                col_window=cols.windows[0], item=item,
+                                tiles=tiles, bias_ref=b_ref)
+    stages.forward_passes(mem, cfg, rows, cols, bufs, fu_ref, fd_ref,
+                          bufs["out"], place_x)
+    _store_tile(mem, bufs["out"], y_ref, item, tiles)
 
-  _persistent(_num_items(batch, num_channels, tiles), tiles, num_channels,
-              work)
+  _persistent(_num_items(batch, x_ref.shape[3], tiles), tiles,
+              x_ref.shape[3], work)
 
 
 def _backward_kernel(x_ref, dy_ref, b_ref, fu_ref, fd_ref, dx_ref, *scratch,
                      cfg: KernelConfig, tiles: Tiles, batch: int, interpret):
   mem = _memory(interpret)
-  x_win, up_cols, v, dy_win, adjoint_cols, dmid, dx_cols, out = _views(
-      scratch, tiles)
+  bufs = _views(scratch, tiles, _BACKWARD_BUFFERS)
   rows, cols = tiles.rows, tiles.cols
-  fu_separable, fd_separable = len(fu_ref.shape) == 1, len(fd_ref.shape) == 1
-  num_channels = x_ref.shape[3]
 
   def work(item):
-    _place_window(mem, x_ref, x_win, rows.windows[0], cols.windows[0], item,
-                  tiles, b_ref)
-    stages.run_filter(mem, x_win, v, up_cols, stages.taps(fu_ref, False),
-                      fu_separable, rows.stages[0], cols.stages[0])
-    _place_window(mem, dy_ref, dy_win, rows.windows[1], cols.windows[1],
-                  item, tiles)
-    stages.run_filter(mem, dy_win, dmid, adjoint_cols,
-                      stages.taps(fd_ref, True), fd_separable,
-                      rows.stages[1], cols.stages[1])
-    stages.elementwise(mem, [dmid, v], lambda d, v: d * cfg.derivative(v))
-    stages.run_filter(mem, dmid, out, dx_cols, stages.taps(fu_ref, True),
-                      fu_separable, rows.stages[2], cols.stages[2])
-    _store_tile(mem, out, dx_ref, item, tiles)
+    place = functools.partial(_place_window, mem, item=item, tiles=tiles)
+    place_x = functools.partial(place, x_ref, row_window=rows.windows[0],
+                                col_window=cols.windows[0], bias_ref=b_ref)
+    place_dy = functools.partial(place, dy_ref, row_window=rows.windows[1],
+                                 col_window=cols.windows[1])
+    stages.backward_passes(mem, cfg, rows, cols, bufs, fu_ref, fd_ref,
+                           bufs["out"], place_x, place_dy)
+    _store_tile(mem, bufs["out"], dx_ref, item, tiles)
 
-  _persistent(_num_items(batch, num_channels, tiles), tiles, num_channels,
-              work)
+  _persistent(_num_items(batch, x_ref.shape[3], tiles), tiles,
+              x_ref.shape[3], work)
 
 
 def _call(kernel, cfg: KernelConfig, tiles: Tiles, out_shape, batch: int,

@@ -226,3 +226,51 @@ def stage_extents(mem: Memory, src_extent: tuple[int, int], channels: int,
         written[axis] = max(written[axis],
                             phase.index + (count - 1) * stage.period + 1)
   return tuple(read), tuple(written)
+
+
+def forward_passes(mem: Memory, cfg, rows: planning.AxisPlan,
+                   cols: planning.AxisPlan, bufs: dict[str, View],
+                   fu_ref, fd_ref, out: View,
+                   place_x: Callable[[View], None]) -> None:
+  """x window -> up (W, H) -> activation -> down (W, H) -> out.
+
+  `bufs` names the buffers ("x_win", "up_cols", "mid", "down_cols"; the
+  column buffer of a 2-D filter may be absent); `place_x` fills the
+  zero-padded x window (+ bias)."""
+  place_x(bufs["x_win"])
+  mem.end_pass()
+  run_filter(mem, bufs["x_win"], bufs["mid"], bufs.get("up_cols"),
+             taps(fu_ref, False), len(fu_ref.shape) == 1, rows.stages[0],
+             cols.stages[0])
+  elementwise(mem, [bufs["mid"]], cfg.activation)
+  run_filter(mem, bufs["mid"], out, bufs.get("down_cols"),
+             taps(fd_ref, False), len(fd_ref.shape) == 1, rows.stages[1],
+             cols.stages[1])
+
+
+def backward_passes(mem: Memory, cfg, rows: planning.AxisPlan,
+                    cols: planning.AxisPlan, bufs: dict[str, View],
+                    fu_ref, fd_ref, out: View,
+                    place_x: Callable[[View], None],
+                    place_dy: Callable[[View], None]) -> None:
+  """v = up(x window); dmid = down-adjoint(dy window) * act'(v);
+  out = up-adjoint(dmid) (the tile of dx).
+
+  `bufs`: "x_win", "up_cols", "v", "dy_win", "adjoint_cols", "dmid",
+  "dx_cols" (column buffers of 2-D filters may be absent)."""
+  fu_separable, fd_separable = len(fu_ref.shape) == 1, len(fd_ref.shape) == 1
+  place_x(bufs["x_win"])
+  mem.end_pass()
+  run_filter(mem, bufs["x_win"], bufs["v"], bufs.get("up_cols"),
+             taps(fu_ref, False), fu_separable, rows.stages[0],
+             cols.stages[0])
+  place_dy(bufs["dy_win"])
+  mem.end_pass()
+  run_filter(mem, bufs["dy_win"], bufs["dmid"], bufs.get("adjoint_cols"),
+             taps(fd_ref, True), fd_separable, rows.stages[1],
+             cols.stages[1])
+  elementwise(mem, [bufs["dmid"], bufs["v"]],
+              lambda d, v: d * cfg.derivative(v))
+  run_filter(mem, bufs["dmid"], out, bufs.get("dx_cols"),
+             taps(fu_ref, True), fu_separable, rows.stages[2],
+             cols.stages[2])

@@ -59,9 +59,10 @@ def _chunk_rows(cols: int, channels: int) -> int:
   return max(1, _CHUNK_VREGS // vregs_per_row)
 
 
-def _place_window(block, window: stages.View, row_window: planning.AxisWindow,
-                  col_window: planning.AxisWindow, lane_start, bias=None
-                  ) -> None:
+def _place_window(block, window: stages.View, *,
+                  row_window: planning.AxisWindow,
+                  col_window: planning.AxisWindow, lane_start,
+                  bias=None) -> None:
   """Zero-padded float32 `window` <- the clipped input `block` (+ bias),
   channels [lane_start, + window.lanes) of the block."""
   window.ref[...] = jnp.zeros(window.ref.shape, window.dtype)
@@ -105,21 +106,16 @@ _MEMORY = stages.Memory(chunk_rows=_chunk_rows)
 def _forward_kernel(x_ref, b_ref, fu_ref, fd_ref, y_ref, *scratch,
                     cfg: KernelConfig, rows: planning.AxisPlan,
                     cols: planning.AxisPlan):
-  up_rows_stage, down_rows_stage = rows.stages
-  up_cols_stage, down_cols_stage = cols.stages
-
   def group(lane_start, lanes):
-    views = _views(cfg, rows, cols, scratch, lanes, backward=False)
-    _place_window(x_ref, views["x_win"], rows.windows[0], cols.windows[0],
-                  lane_start, b_ref)
-    stages.run_filter(_MEMORY, views["x_win"], views["mid"],
-                      views.get("up_cols"), stages.taps(fu_ref, False),
-                      len(fu_ref.shape) == 1, up_rows_stage, up_cols_stage)
-    stages.elementwise(_MEMORY, [views["mid"]], cfg.activation)
-    y = stages.View(y_ref, lanes=lanes, lane_start=lane_start)
-    stages.run_filter(_MEMORY, views["mid"], y, views.get("down_cols"),
-                      stages.taps(fd_ref, False), len(fd_ref.shape) == 1,
-                      down_rows_stage, down_cols_stage)
+    place_x = functools.partial(_place_window, x_ref,
+                                row_window=rows.windows[0],
+                                col_window=cols.windows[0],
+                                lane_start=lane_start, bias=b_ref)
+    stages.forward_passes(
+        _MEMORY, cfg, rows, cols,
+        _views(cfg, rows, cols, scratch, lanes, backward=False), fu_ref,
+        fd_ref, stages.View(y_ref, lanes=lanes, lane_start=lane_start),
+        place_x)
 
   _over_lane_groups(y_ref.shape[-1], group)
 
@@ -127,30 +123,20 @@ def _forward_kernel(x_ref, b_ref, fu_ref, fd_ref, y_ref, *scratch,
 def _backward_kernel(x_ref, dy_ref, b_ref, fu_ref, fd_ref, dx_ref, *scratch,
                      cfg: KernelConfig, rows: planning.AxisPlan,
                      cols: planning.AxisPlan):
-  x_rows_win, dy_rows_win = rows.windows
-  x_cols_win, dy_cols_win = cols.windows
-  up_rows_stage, adj_down_rows_stage, adj_up_rows_stage = rows.stages
-  up_cols_stage, adj_down_cols_stage, adj_up_cols_stage = cols.stages
-  fu_separable, fd_separable = len(fu_ref.shape) == 1, len(fd_ref.shape) == 1
-
   def group(lane_start, lanes):
-    views = _views(cfg, rows, cols, scratch, lanes, backward=True)
-    _place_window(x_ref, views["x_win"], x_rows_win, x_cols_win, lane_start,
-                  b_ref)
-    stages.run_filter(_MEMORY, views["x_win"], views["v"],
-                      views.get("up_cols"), stages.taps(fu_ref, False),
-                      fu_separable, up_rows_stage, up_cols_stage)
-    _place_window(dy_ref, views["dy_win"], dy_rows_win, dy_cols_win,
-                  lane_start)
-    stages.run_filter(_MEMORY, views["dy_win"], views["dmid"],
-                      views.get("adjoint_cols"), stages.taps(fd_ref, True),
-                      fd_separable, adj_down_rows_stage, adj_down_cols_stage)
-    stages.elementwise(_MEMORY, [views["dmid"], views["v"]],
-                       lambda d, v: d * cfg.derivative(v))
-    dx = stages.View(dx_ref, lanes=lanes, lane_start=lane_start)
-    stages.run_filter(_MEMORY, views["dmid"], dx, views.get("dx_cols"),
-                      stages.taps(fu_ref, True), fu_separable,
-                      adj_up_rows_stage, adj_up_cols_stage)
+    place_x = functools.partial(_place_window, x_ref,
+                                row_window=rows.windows[0],
+                                col_window=cols.windows[0],
+                                lane_start=lane_start, bias=b_ref)
+    place_dy = functools.partial(_place_window, dy_ref,
+                                 row_window=rows.windows[1],
+                                 col_window=cols.windows[1],
+                                 lane_start=lane_start)
+    stages.backward_passes(
+        _MEMORY, cfg, rows, cols,
+        _views(cfg, rows, cols, scratch, lanes, backward=True), fu_ref,
+        fd_ref, stages.View(dx_ref, lanes=lanes, lane_start=lane_start),
+        place_x, place_dy)
 
   _over_lane_groups(dx_ref.shape[-1], group)
 
