@@ -6,6 +6,8 @@ float64 as the official `metric_utils.FeatureStats` does;
 `frechet_distance` is the official formula with scipy's `sqrtm`.
 """
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 
@@ -111,5 +113,9 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
     raise ValueError(f"frechet_distance: shapes mu {mu1.shape}, "
                      f"{mu2.shape}, sigma {sigma1.shape}, {sigma2.shape}")
   m = np.square(mu1 - mu2).sum()
-  s = scipy.linalg.sqrtm(np.dot(sigma1, sigma2))
+  with warnings.catch_warnings():
+    # The official's disp=False: no warning for a singular product (fewer
+    # samples than features).
+    warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+    s = scipy.linalg.sqrtm(np.dot(sigma1, sigma2))
   return float(np.real(m + np.trace(sigma1 + sigma2 - s * 2)))
