@@ -90,9 +90,18 @@ def _dataset_step(detector: nn.Module, mesh, kind: str) -> Callable:
                                out_specs=P(DATA_AXIS)))
 
 
-@functools.lru_cache(maxsize=8)
 def _generator_step(G: nn.Module, detector: nn.Module, mesh, kind: str
                     ) -> Callable:
+  """The jitted generate + features step; cached for hashable G (as
+  loaded: FrozenDict kwargs) so that repeated metrics share it."""
+  try:
+    return _cached_generator_step(G, detector, mesh, kind)
+  except TypeError:  # unhashable module (dict kwargs): build afresh
+    return _build_generator_step(G, detector, mesh, kind)
+
+
+def _build_generator_step(G: nn.Module, detector: nn.Module, mesh, kind: str
+                          ) -> Callable:
   def per_device(g_vars, d_vars, key, sample_idx, c):
     z = jax.vmap(lambda i: jax.random.normal(
         jax.random.fold_in(key, i), (G.z_dim,)))(sample_idx)
@@ -108,6 +117,10 @@ def _generator_step(G: nn.Module, detector: nn.Module, mesh, kind: str
       per_device, mesh=mesh,
       in_specs=(P(), P(), P(), P(DATA_AXIS), P(DATA_AXIS)),
       out_specs=P(DATA_AXIS)))
+
+
+_cached_generator_step = functools.lru_cache(maxsize=8)(
+    _build_generator_step)
 
 
 def _round_batch(batch: int | None, mesh) -> int:

@@ -13,6 +13,7 @@ import numpy as np
 from absl.testing import absltest
 from PIL import Image
 
+from sg3jax import checkpoint
 from sg3jax.cli import metrics as metrics_cli
 from sg3jax.metrics import fid
 from sg3jax.metrics import inception
@@ -21,7 +22,7 @@ from sg3jax.metrics import metric_utils
 from tests.analysis import tiny
 from tests.metrics import test_inception
 
-NUM_REAL = 4  # = NUM_GEN: one detector compilation for both
+NUM_REAL = 4  # = NUM_GEN = batch: one detector compilation for all
 NUM_GEN = 4
 
 
@@ -44,7 +45,8 @@ class DatasetMetricsTest(absltest.TestCase):
       Image.fromarray(image).save(cls.data / f"{i}.png")
     cls.env = mock.patch.dict(os.environ, {"SG3JAX_CACHE": str(root / "c")})
     cls.env.start()
-    cls.G, cls.variables = tiny.generator()
+    # As the CLI loads it (hashable): the metric steps are shared.
+    cls.G, cls.variables = checkpoint.load_generator(tiny.checkpoint_dir())
     cls.outdir = root / "out"
     metrics_cli.run([
         "metrics", f"--network={tiny.checkpoint_dir()}",
@@ -59,20 +61,20 @@ class DatasetMetricsTest(absltest.TestCase):
     super().tearDownClass()
 
   def expected_features(self):
-    """Detector features of the dataset and of the generated images, by
-    applying the networks directly."""
+    """Detector features of the dataset and of generated images rendered
+    here (the CLI's compiled feature step, shared)."""
     detector, d_vars = inception.load_inception(
         self.detectors / "inception-2015-12-05.pkl")
+    features = metric_utils._dataset_step(  # pylint: disable=protected-access
+        detector, metric_utils.data_mesh(), "features")
     key = jax.random.key(1)
     z = jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(key, i),
                                              (self.G.z_dim,)))(
                                                  np.arange(NUM_GEN))
-    img = self.G.apply(self.variables, z, None)
+    img = jax.jit(self.G.apply)(self.variables, z, None)
     img = np.clip(np.asarray(img) * 127.5 + 128, 0, 255).astype(np.uint8)
-    features = jax.jit(lambda v, x: detector.apply(v, x,
-                                                   return_features=True))
-    both = np.asarray(features(d_vars, np.concatenate([self.images, img])))
-    return both[:NUM_REAL], both[NUM_REAL:]
+    return (np.asarray(features(d_vars, self.images)),
+            np.asarray(features(d_vars, img)))
 
   def test_jsonl_lines(self):
     real, gen = self.expected_features()
