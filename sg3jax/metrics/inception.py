@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sg3jax.convert import torch_reader
-from sg3jax.ops import grid_sample
+from sg3jax.metrics import resize
 
 RESOLUTION = 299
 NUM_FEATURES = 2048
@@ -44,42 +44,10 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 # Preprocessing.
 
 
-def _torch_linspace(n: int) -> np.ndarray:
-  """float32 `torch.linspace(-1, 1, n)` as PyTorch's CPU kernel computes
-  it: start + i * step for the first half, end - (n - 1 - i) * step for
-  the rest, each a fused multiply-add (one rounding)."""
-  step = np.float32(2) / np.float32(n - 1)
-  i = np.arange(n, dtype=np.float64)
-  first = i * np.float64(step) - 1
-  second = 1 - (n - 1 - i) * np.float64(step)
-  return np.where(i < n // 2, first, second).astype(np.float32)
-
-
-def _source_coordinates(size: int) -> np.ndarray:
-  """Pixel coordinates `[299]` that output pixels read along an axis of
-  `size` input pixels, in torch's float32 arithmetic, border-clamped.
-
-  affine_grid: x = linspace(-1, 1, 299) * 298 / 299 + theta[0, 2], with
-  theta[0, 2] = 1/size - 1/299; grid_sample: (x + 1) * (size / 2) - 0.5
-  (align_corners False), clamped to [0, size - 1] (border padding).
-  """
-  f32 = np.float32
-  shift = f32(f32(1) / f32(size)) - f32(f32(1) / f32(RESOLUTION))
-  base = _torch_linspace(RESOLUTION) * f32(RESOLUTION - 1) / f32(RESOLUTION)
-  pixel = (base + shift + f32(1)) * f32(size / 2) - f32(0.5)
-  return np.clip(pixel, 0, size - 1).astype(np.float32)
-
-
 def resize_official(images: jax.typing.ArrayLike) -> jax.Array:
   """Steps 1-3: `[N, H, W, 3]` in [0, 255] -> `[N, 299, 299, 3]`, about
   [-1, 1], as the official detector preprocesses."""
-  x = jnp.asarray(images).astype(jnp.float32)
-  _, h, w, _ = x.shape
-  shape = (RESOLUTION, RESOLUTION)
-  px = jnp.broadcast_to(jnp.asarray(_source_coordinates(w))[None, :], shape)
-  py = jnp.broadcast_to(jnp.asarray(_source_coordinates(h))[:, None], shape)
-  x = grid_sample.bilinear_sample(x, px, py)
-  return (x - 128) / 128
+  return (resize.tf_bilinear(images, RESOLUTION) - 128) / 128
 
 
 # ---------------------------------------------------------------------------

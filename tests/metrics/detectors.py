@@ -2,8 +2,8 @@
 
 `random_weight(name, shape)` draws one tensor from a generator seeded by
 its name, so that tests and `tests/official_extra/make_metrics_fixtures.py`
-(which fills pytorch-fid's network in PyTorch) build identical weights
-without sharing files. Only NumPy is needed.
+(which fills pytorch-fid's network and a VGG16 in PyTorch) build identical
+weights without sharing files. Only NumPy is needed.
 """
 
 import re
@@ -21,6 +21,8 @@ def random_weight(name: str, shape, seed: int = SEED) -> np.ndarray:
   official detector has)."""
   rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
   shape = tuple(shape)
+  if name.startswith("lpips"):  # LPIPS channel weights are >= 0
+    return rng.uniform(0, 0.2, shape).astype(np.float32)
   if name.endswith("num_batches_tracked"):
     return np.zeros(shape, np.int64)
   if name.endswith("bn.weight"):
@@ -32,6 +34,38 @@ def random_weight(name: str, shape, seed: int = SEED) -> np.ndarray:
     return (rng.standard_normal(shape) * np.sqrt(2 / fan_in)).astype(
         np.float32)
   return (rng.standard_normal(shape) * 0.1).astype(np.float32)
+
+
+# The official VGG16's conv widths per stage, written out independently of
+# sg3jax.metrics.vgg16 (the converter under test).
+VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512),
+                (512, 512, 512))
+
+
+def vgg16_shapes(*, stages=VGG16_STAGES, num_features: int = 4096,
+                 num_classes: int = 1000) -> list[tuple[str, tuple]]:
+  """(name, shape) of every tensor of the official VGG16 detector:
+  `layers.convN` OIHW, `lpipsS` [C, 1, 1], `layers.fcN` [out, in]."""
+  shapes, cin, n = [], 3, 0
+  for stage, widths in enumerate(stages):
+    for width in widths:
+      n += 1
+      shapes += [(f"layers.conv{n}.weight", (width, cin, 3, 3)),
+                 (f"layers.conv{n}.bias", (width,))]
+      cin = width
+    shapes.append((f"lpips{stage}", (cin, 1, 1)))
+  fc_in = (cin * 7 * 7, num_features, num_features)
+  fc_out = (num_features, num_features, num_classes)
+  for i, (n_in, n_out) in enumerate(zip(fc_in, fc_out), 1):
+    shapes += [(f"layers.fc{i}.weight", (n_out, n_in)),
+               (f"layers.fc{i}.bias", (n_out,))]
+  return shapes
+
+
+def vgg16_state_dict(**kwargs) -> dict[str, np.ndarray]:
+  """Random official VGG16 tensors (`vgg16_shapes` kwargs)."""
+  return {name: random_weight(name, shape)
+          for name, shape in vgg16_shapes(**kwargs)}
 
 
 def fid_state_dict(keys_and_shapes) -> dict[str, np.ndarray]:
