@@ -6,10 +6,12 @@
     sg3jax metrics --network=runs/00000 --metrics=fid50k_full,kid50k_full \\
         --data=~/datasets/ffhq-256x256.zip --detector_dir=~/detectors
 
-The dataset metrics (fid50k_full, kid50k_full, is50k, fid50k, kid50k)
-need `--data` and the official Inception detector
-(inception-2015-12-05.pkl) in `--detector_dir` or $SG3JAX_DETECTORS;
-dataset statistics are cached in $SG3JAX_CACHE (default ~/.cache/sg3jax).
+The dataset metrics (fid50k_full, kid50k_full, pr50k3_full, is50k,
+fid50k, kid50k, pr50k3) need `--data` and an official detector in
+`--detector_dir` or $SG3JAX_DETECTORS: inception-2015-12-05.pkl (FID, KID,
+IS) or vgg16.pkl (precision/recall); ppl2_wend needs vgg16.pkl (and
+`--data` for a conditional network's labels). Dataset statistics are
+cached in $SG3JAX_CACHE (default ~/.cache/sg3jax).
 
 `--network` is an sg3jax network checkpoint directory or an official
 network pickle; G_ema is used when present, else G. Each metric appends one

@@ -11,7 +11,7 @@ import hashlib
 import math
 import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import flax.linen as nn
 import jax
@@ -22,13 +22,19 @@ from jax.sharding import PartitionSpec as P
 
 from sg3jax.metrics import fid
 from sg3jax.metrics import inception
+from sg3jax.metrics import vgg16
 
 DATA_AXIS = "data"
 DETECTORS_ENV = "SG3JAX_DETECTORS"
 CACHE_ENV = "SG3JAX_CACHE"
-# Files accepted for the Inception detector, in order of preference.
-INCEPTION_FILES = ("inception-2015-12-05.pkl", "inception-2015-12-05.pt",
-                   "pt_inception-2015-12-05-6726825d.pth")
+# detector -> (files accepted, in order of preference; loader; official URL).
+DETECTORS = {
+    "inception": (("inception-2015-12-05.pkl", "inception-2015-12-05.pt",
+                   "pt_inception-2015-12-05-6726825d.pth"),
+                  inception.load_inception, inception.OFFICIAL_URL),
+    "vgg16": (("vgg16.pkl", "vgg16.pt"), vgg16.load_vgg16,
+              vgg16.OFFICIAL_URL),
+}
 
 
 def detector_dir(directory: str | os.PathLike | None = None) -> pathlib.Path:
@@ -40,22 +46,24 @@ def detector_dir(directory: str | os.PathLike | None = None) -> pathlib.Path:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_inception(path: str):
-  return inception.load_inception(path)
+def _load_detector(kind: str, path: str):
+  return DETECTORS[kind][1](path)
 
 
-def load_inception_detector(directory: str | os.PathLike | None = None):
-  """(module, variables, file name) of the Inception detector found in the
-  detector directory; FileNotFoundError says where to get it."""
+def load_detector(kind: str, directory: str | os.PathLike | None = None):
+  """(module, variables, file name) of the detector `kind` ("inception",
+  "vgg16") found in the detector directory; FileNotFoundError says where
+  to get it."""
   directory = detector_dir(directory)
-  for name in INCEPTION_FILES:
+  files, _, url = DETECTORS[kind]
+  for name in files:
     if (directory / name).is_file():
-      module, variables = _load_inception(str(directory / name))
+      module, variables = _load_detector(kind, str(directory / name))
       return module, variables, name
   raise FileNotFoundError(
-      f"no Inception detector in {directory} (looked for "
-      f"{', '.join(INCEPTION_FILES)}): download {inception.OFFICIAL_URL} "
-      f"there, or point --detector_dir / ${DETECTORS_ENV} to its folder")
+      f"no {kind} detector in {directory} (looked for {', '.join(files)}): "
+      f"download {url} there, or point --detector_dir / ${DETECTORS_ENV} to "
+      "its folder")
 
 
 def data_mesh(devices=None) -> jax.sharding.Mesh:
@@ -90,37 +98,58 @@ def _dataset_step(detector: nn.Module, mesh, kind: str) -> Callable:
                                out_specs=P(DATA_AXIS)))
 
 
-def _generator_step(G: nn.Module, detector: nn.Module, mesh, kind: str
-                    ) -> Callable:
-  """The jitted generate + features step; cached for hashable G (as
-  loaded: FrozenDict kwargs) so that repeated metrics share it."""
-  try:
-    return _cached_generator_step(G, detector, mesh, kind)
-  except TypeError:  # unhashable module (dict kwargs): build afresh
-    return _build_generator_step(G, detector, mesh, kind)
+def latents(key: jax.Array, sample_idx: jax.Array, shape: tuple[int, ...]
+            ) -> jax.Array:
+  """Each sample's latents `[N, *shape]`: normal draws from
+  `fold_in(key, i)` for sample i, whatever the batch and device layout."""
+  return jax.vmap(lambda i: jax.random.normal(
+      jax.random.fold_in(key, i), shape))(sample_idx)
 
 
-def _build_generator_step(G: nn.Module, detector: nn.Module, mesh, kind: str
-                          ) -> Callable:
-  def per_device(g_vars, d_vars, key, sample_idx, c):
-    z = jax.vmap(lambda i: jax.random.normal(
-        jax.random.fold_in(key, i), (G.z_dim,)))(sample_idx)
-    # Per-pixel noise (StyleGAN2 'random' noise mode): one stream per
-    # batch and device, apart from the latents' streams.
-    noise = jax.random.fold_in(jax.random.fold_in(
-        jax.random.fold_in(key, 0xFFFFFFFF), sample_idx[0]),
-        jax.lax.axis_index(DATA_AXIS))
-    img = G.apply(g_vars, z, c if G.c_dim else None, rngs={"noise": noise})
-    return _detector_output(detector, d_vars, _to_uint8_rgb(img), kind)
+def batch_noise_key(key: jax.Array, sample_idx: jax.Array) -> jax.Array:
+  """A key for this device's share of a batch (StyleGAN2 noise), apart
+  from the latents' streams; use inside the data-axis shard_map."""
+  return jax.random.fold_in(jax.random.fold_in(
+      jax.random.fold_in(key, 0xFFFFFFFF), sample_idx[0]),
+                            jax.lax.axis_index(DATA_AXIS))
 
+
+def sharded_generator_step(per_device: Callable, mesh) -> Callable:
+  """jit(shard_map(per_device)) for `per_device(g_vars, d_vars, key,
+  sample_idx, c)` -> per-sample outputs: variables and key replicated,
+  sample indices and labels (and outputs) split over the data axis."""
   return jax.jit(jax.shard_map(
       per_device, mesh=mesh,
       in_specs=(P(), P(), P(), P(DATA_AXIS), P(DATA_AXIS)),
       out_specs=P(DATA_AXIS)))
 
 
-_cached_generator_step = functools.lru_cache(maxsize=8)(
-    _build_generator_step)
+def cached_step(build: Callable) -> Callable:
+  """`build(G, detector, mesh, *options)` memoized for hashable G (as
+  loaded: FrozenDict kwargs), so that repeated metrics share the compiled
+  step; an unhashable module (dict kwargs) is built afresh."""
+  cached = functools.lru_cache(maxsize=8)(build)
+
+  def step(*args):
+    try:
+      return cached(*args)
+    except TypeError:
+      return build(*args)
+  return step
+
+
+@cached_step
+def _generator_step(G: nn.Module, detector: nn.Module, mesh, kind: str
+                    ) -> Callable:
+  """The jitted generate + features step."""
+  def per_device(g_vars, d_vars, key, sample_idx, c):
+    z = latents(key, sample_idx, (G.z_dim,))
+    # Per-pixel noise (StyleGAN2 'random' noise mode).
+    img = G.apply(g_vars, z, c if G.c_dim else None,
+                  rngs={"noise": batch_noise_key(key, sample_idx)})
+    return _detector_output(detector, d_vars, _to_uint8_rgb(img), kind)
+
+  return sharded_generator_step(per_device, mesh)
 
 
 def _round_batch(batch: int | None, mesh) -> int:
@@ -193,6 +222,44 @@ def dataset_features(dataset, detector: nn.Module, variables, *,
   return stats
 
 
+def generator_outputs(step: Callable, G: nn.Module, g_variables,
+                      d_variables, *, num: int, dataset=None,
+                      batch: int | None = None, seed: int = 0, mesh=None,
+                      progress: bool = True, desc: str = "generator"
+                      ) -> Iterator[np.ndarray]:
+  """Runs a `sharded_generator_step` over samples 0 .. num-1 in batches,
+  yielding each batch's outputs (the last batch may run past num).
+
+  Labels: random dataset items for conditional G (official
+  iterate_random_labels), drawn with `seed`.
+  """
+  mesh = data_mesh() if mesh is None else mesh
+  if G.c_dim and dataset is None:
+    raise ValueError("a conditional generator needs --data for its labels")
+  batch = _round_batch(batch, mesh)
+  replicated = NamedSharding(mesh, P())
+  sharded = NamedSharding(mesh, P(DATA_AXIS))
+  g_variables = jax.device_put(g_variables, replicated)
+  d_variables = jax.device_put(d_variables, replicated)
+  key = jax.device_put(jax.random.key(seed), replicated)
+  rng = np.random.RandomState(seed)
+  bar = _progress(num, desc, progress)
+  for start in range(0, num, batch):
+    idx = np.arange(start, start + batch, dtype=np.int32)
+    if G.c_dim:
+      c = np.stack([dataset.get_label(rng.randint(len(dataset)))
+                    for _ in idx]).astype(np.float32)
+    else:
+      c = np.zeros((batch, 0), np.float32)
+    yield np.asarray(step(g_variables, d_variables, key,
+                          jax.device_put(idx, sharded),
+                          jax.device_put(c, sharded)))
+    if bar is not None:
+      bar.update(min(batch, num - start))
+  if bar is not None:
+    bar.close()
+
+
 def generator_features(G: nn.Module, g_variables, detector: nn.Module,
                        d_variables, *, num: int, dataset=None,
                        kind: str = "features", batch: int | None = None,
@@ -202,30 +269,11 @@ def generator_features(G: nn.Module, g_variables, detector: nn.Module,
   `fold_in(key(seed), i)` for sample i, truncation 1, labels of random
   dataset items for conditional G (official iterate_random_labels)."""
   mesh = data_mesh() if mesh is None else mesh
-  if G.c_dim and dataset is None:
-    raise ValueError("a conditional generator needs --data for its labels")
-  batch = _round_batch(batch, mesh)
-  step = _generator_step(G, detector, mesh, kind)
-  replicated = NamedSharding(mesh, P())
-  sharded = NamedSharding(mesh, P(DATA_AXIS))
-  g_variables = jax.device_put(g_variables, replicated)
-  d_variables = jax.device_put(d_variables, replicated)
-  key = jax.device_put(jax.random.key(seed), replicated)
-  rng = np.random.RandomState(seed)
   stats = fid.FeatureStats(max_items=num, **stats_kwargs)
-  bar = _progress(num, "generator features", progress)
-  for start in range(0, num, batch):
-    idx = np.arange(start, start + batch, dtype=np.int32)
-    if G.c_dim:
-      c = np.stack([dataset.get_label(rng.randint(len(dataset)))
-                    for _ in idx]).astype(np.float32)
-    else:
-      c = np.zeros((batch, 0), np.float32)
-    out = step(g_variables, d_variables, key, jax.device_put(idx, sharded),
-               jax.device_put(c, sharded))
-    stats.append(np.asarray(out))
-    if bar is not None:
-      bar.update(min(batch, num - start))
-  if bar is not None:
-    bar.close()
+  step = _generator_step(G, detector, mesh, kind)
+  for out in generator_outputs(step, G, g_variables, d_variables, num=num,
+                               dataset=dataset, batch=batch, seed=seed,
+                               mesh=mesh, progress=progress,
+                               desc="generator features"):
+    stats.append(out)
   return stats

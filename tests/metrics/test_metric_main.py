@@ -1,6 +1,7 @@
-"""Dataset metrics end to end: `sg3jax metrics` on a tiny generator, a tiny
-image folder and random-weight detectors in the official format; the
-dataset-statistics cache; bad input."""
+"""Dataset metrics and PPL end to end: `sg3jax metrics` on a tiny
+generator, a tiny image folder and random-weight detectors in the official
+format (Inception; a narrow VGG16); the dataset-statistics cache; bad
+input."""
 
 import json
 import os
@@ -19,11 +20,16 @@ from sg3jax.metrics import fid
 from sg3jax.metrics import inception
 from sg3jax.metrics import metric_main
 from sg3jax.metrics import metric_utils
+from sg3jax.metrics import ppl
+from sg3jax.metrics import precision_recall
 from tests.analysis import tiny
+from tests.metrics import detectors as detector_weights
 from tests.metrics import test_inception
+from tests.metrics import test_vgg16
 
-NUM_REAL = 4  # = NUM_GEN = batch: one detector compilation for all
+NUM_REAL = 4  # = NUM_GEN = BATCH: one compilation per step
 NUM_GEN = 4
+BATCH = 4
 
 
 class DatasetMetricsTest(absltest.TestCase):
@@ -37,6 +43,8 @@ class DatasetMetricsTest(absltest.TestCase):
     cls.detectors.mkdir()
     test_inception.write_detectors(cls.detectors)
     (cls.detectors / "pt_inception-2015-12-05-6726825d.pth").unlink()
+    test_vgg16.write_vgg16(cls.detectors, detector_weights.vgg16_state_dict(
+        **test_vgg16.SLIM))
     cls.data = root / "data"
     cls.data.mkdir()
     rng = np.random.default_rng(0)
@@ -50,9 +58,10 @@ class DatasetMetricsTest(absltest.TestCase):
     cls.outdir = root / "out"
     metrics_cli.run([
         "metrics", f"--network={tiny.checkpoint_dir()}",
-        "--metrics=fid50k_full,kid50k_full", f"--data={cls.data}",
-        f"--detector_dir={cls.detectors}", f"--num={NUM_GEN}", "--batch=4",
-        "--seed=1", "--noprogress", f"--outdir={cls.outdir}"])
+        "--metrics=fid50k_full,kid50k_full,pr50k3_full,ppl2_wend",
+        f"--data={cls.data}", f"--detector_dir={cls.detectors}",
+        f"--num={NUM_GEN}", f"--batch={BATCH}", "--seed=1", "--noprogress",
+        f"--outdir={cls.outdir}"])
 
   @classmethod
   def tearDownClass(cls):
@@ -60,26 +69,28 @@ class DatasetMetricsTest(absltest.TestCase):
     cls.tmp.cleanup()
     super().tearDownClass()
 
-  def expected_features(self):
+  def record(self, metric: str) -> dict:
+    return json.loads((self.outdir / f"metric-{metric}.jsonl").read_text())
+
+  def expected_features(self, detector, d_vars):
     """Detector features of the dataset and of generated images rendered
-    here (the CLI's compiled feature step, shared)."""
-    detector, d_vars = inception.load_inception(
-        self.detectors / "inception-2015-12-05.pkl")
+    here (the CLI's compiled feature step, shared), in CLI-sized batches."""
     features = metric_utils._dataset_step(  # pylint: disable=protected-access
         detector, metric_utils.data_mesh(), "features")
-    key = jax.random.key(1)
-    z = jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(key, i),
-                                             (self.G.z_dim,)))(
-                                                 np.arange(NUM_GEN))
+    z = metric_utils.latents(jax.random.key(1), np.arange(NUM_GEN),
+                             (self.G.z_dim,))
     img = jax.jit(self.G.apply)(self.variables, z, None)
     img = np.clip(np.asarray(img) * 127.5 + 128, 0, 255).astype(np.uint8)
-    return (np.asarray(features(d_vars, self.images)),
-            np.asarray(features(d_vars, img)))
+
+    def batched(images):
+      return np.concatenate([features(d_vars, images[i:i + BATCH])
+                             for i in range(0, len(images), BATCH)])
+    return batched(self.images), batched(img)
 
   def test_jsonl_lines(self):
-    real, gen = self.expected_features()
-    record = json.loads(
-        (self.outdir / "metric-fid50k_full.jsonl").read_text())
+    real, gen = self.expected_features(*inception.load_inception(
+        self.detectors / "inception-2015-12-05.pkl"))
+    record = self.record("fid50k_full")
     self.assertEqual(record["metric"], "fid50k_full")
     self.assertEqual(record["num_gpus"], jax.device_count())
     stats = [fid.FeatureStats(capture_mean_cov=True) for _ in range(2)]
@@ -89,35 +100,56 @@ class DatasetMetricsTest(absltest.TestCase):
                                     *stats[1].get_mean_cov())
     np.testing.assert_allclose(record["results"]["fid50k_full"], expected,
                                rtol=1e-3)
-    kid_record = json.loads(
-        (self.outdir / "metric-kid50k_full.jsonl").read_text())
+    kid_record = self.record("kid50k_full")
     self.assertTrue(np.isfinite(kid_record["results"]["kid50k_full"]))
 
+  def test_precision_recall(self):
+    vgg, vgg_vars, _ = metric_utils.load_detector("vgg16", self.detectors)
+    real, gen = self.expected_features(vgg, vgg_vars)
+    self.assertEqual(real.shape, (NUM_REAL, 16))  # the narrow VGG's fc2
+    precision, recall = precision_recall.precision_recall(real, gen)
+    results = self.record("pr50k3_full")["results"]
+    self.assertEqual(results, {"pr50k3_full_precision": precision,
+                               "pr50k3_full_recall": recall})
+
+  def test_ppl(self):
+    vgg, vgg_vars, _ = metric_utils.load_detector("vgg16", self.detectors)
+    z = metric_utils.latents(jax.random.key(1), np.arange(NUM_GEN),
+                             (2, self.G.z_dim))
+    dist = jax.jit(lambda gv, vv, z: ppl.pair_distances(
+        self.G, gv, vgg, vv, z, None))(self.variables, vgg_vars, z)
+    # Distances at epsilon 1e-4 carry ~1e-3 float32 rounding (see
+    # test_ppl.py); here the sharded step vs a plain jit.
+    np.testing.assert_allclose(self.record("ppl2_wend")["results"][
+        "ppl2_wend"], ppl.filtered_mean(np.asarray(dist)), rtol=2e-2)
+
   def test_dataset_statistics_are_cached(self):
-    cached = list((pathlib.Path(os.environ["SG3JAX_CACHE"]) / "gan-metrics")
-                  .glob("data-inception-2015-12-05-*.npz"))
+    cache = pathlib.Path(os.environ["SG3JAX_CACHE"]) / "gan-metrics"
+    cached = list(cache.glob("data-inception-2015-12-05-*.npz"))
     self.assertLen(cached, 2)  # FID (mean/cov) and KID (all features)
+    self.assertLen(list(cache.glob("data-vgg16-*.npz")), 1)  # PR
     with mock.patch.object(metric_utils, "_dataset_step",
                            side_effect=AssertionError):
       # Cached: no dataset features are computed.
       result = metric_main.calc_metric(
-          "fid50k_full", self.G, self.variables, num=NUM_GEN, batch=4,
+          "fid50k_full", self.G, self.variables, num=NUM_GEN, batch=BATCH,
           seed=1, progress=False, data=str(self.data),
           detector_dir=str(self.detectors))
-    record = json.loads(
-        (self.outdir / "metric-fid50k_full.jsonl").read_text())
     self.assertAlmostEqual(result["results"]["fid50k_full"],
-                           record["results"]["fid50k_full"], places=4)
+                           self.record("fid50k_full")["results"][
+                               "fid50k_full"], places=4)
 
   def test_bad_input(self):
     network = f"--network={tiny.checkpoint_dir()}"
     cases = [
         (["--metrics=fid50k_full", f"--data={self.data}",
           f"--detector_dir={self.data}"],
-         r"(?s)no Inception detector.*api\.ngc\.nvidia\.com.*--detector_dir"),
-        (["--metrics=fid50k", f"--data={self.data}", "--num=10",
+         r"(?s)no inception detector.*api\.ngc\.nvidia\.com.*--detector_dir"),
+        (["--metrics=ppl2_wend", f"--detector_dir={self.data}"],
+         r"(?s)no vgg16 detector.*vgg16\.pkl.*api\.ngc\.nvidia\.com"),
+        (["--metrics=pr50k3", f"--data={self.data}", "--num=10",
           f"--detector_dir={self.detectors}"],
-         "has 4 images, fewer than the 10 real images fid50k uses"),
+         "has 4 images, fewer than the 10 real images pr50k3 uses"),
         (["--metrics=fid50k_full"], r"need --data"),
         (["--metrics=fid51k", f"--data={self.data}"], "unknown.*fid51k"),
     ]

@@ -236,7 +236,9 @@ def vgg16_cases(torch, torchvision):
 
 # name: (generator source, samples, batch size per step).
 PPL_CASES = {"t64": ("g_t64", 8, 4), "sg2_resnet": ("resnet", 4, 2)}
-PPL_EPSILON = 1e-4
+# The metric's epsilon, and a larger one at which float32 rounding is
+# negligible against the perturbation (a tight check of the pipeline).
+PPL_EPSILONS = (1e-4, 1e-2)
 # Synthetic distances for the official outlier filter (> 100 values, so
 # that the 1st/99th percentiles drop some).
 PPL_FILTER_SAMPLES = 1000
@@ -272,42 +274,57 @@ def _percentile(a, q, interpolation=None, **kwargs):
 _NP_PERCENTILE = np.percentile
 
 
-def ppl_cases(torch, torchvision, shared_official):
-  """The official compute_ppl (W space, endpoint sampling, no crop)."""
+def _official_ppl(torch, G, vgg, *, num, batch, epsilon):
+  """The official compute_ppl of G: (value, per-sample distances, the
+  random draws in order)."""
   from metrics import metric_utils  # pylint: disable=g-import-not-at-top
   from metrics import perceptual_path_length as ppl  # pylint: disable=g-import-not-at-top
   from tests.official_extra.make_fixtures import RandomRecorder  # pylint: disable=g-import-not-at-top
+  sampler_forward = ppl.PPLSampler.forward
+  dists = []
+
+  def recording_forward(self, c):
+    d = sampler_forward(self, c)
+    dists.append(d.clone())
+    return d
+
+  opts = metric_utils.MetricOptions(G=G, num_gpus=1, rank=0,
+                                    device=torch.device("cpu"), cache=False)
+  torch.manual_seed(0)
+  with mock.patch.object(metric_utils, "get_feature_detector",
+                         lambda *a, **k: vgg), \
+      mock.patch.object(ppl.PPLSampler, "forward", recording_forward), \
+      mock.patch.object(np, "percentile", _percentile), \
+      RandomRecorder(torch) as recorder, torch.no_grad():
+    value = ppl.compute_ppl(opts, num_samples=num, epsilon=epsilon,
+                            space="w", sampling="end", crop=False,
+                            batch_size=batch)
+  return value, torch.cat(dists).numpy(), recorder.draws
+
+
+def ppl_cases(torch, torchvision, shared_official):
+  """The official compute_ppl (W space, endpoint sampling, no crop) at
+  each of PPL_EPSILONS, with the same seed (so the same draws)."""
+  from metrics import metric_utils  # pylint: disable=g-import-not-at-top
+  from metrics import perceptual_path_length as ppl  # pylint: disable=g-import-not-at-top
   vgg = reference_vgg16(torch, torchvision, **VGG16_HEAD)
   out, params = {}, {}
-  sampler_forward = ppl.PPLSampler.forward
   for case, (source, num, batch) in PPL_CASES.items():
     G = _official_generator(torch, source, shared_official)
     noise_names = [n for n, _ in G.named_buffers()
                    if n.endswith(".noise_const")]
-    dists = []
-
-    def recording_forward(self, c, _dists=dists):
-      d = sampler_forward(self, c)
-      _dists.append(d.clone())
-      return d
-
-    opts = metric_utils.MetricOptions(G=G, num_gpus=1, rank=0,
-                                      device=torch.device("cpu"),
-                                      cache=False)
-    torch.manual_seed(0)
-    with mock.patch.object(metric_utils, "get_feature_detector",
-                           lambda *a, **k: vgg), \
-        mock.patch.object(ppl.PPLSampler, "forward", recording_forward), \
-        mock.patch.object(np, "percentile", _percentile), \
-        RandomRecorder(torch) as recorder, torch.no_grad():
-      value = ppl.compute_ppl(opts, num_samples=num, epsilon=PPL_EPSILON,
-                              space="w", sampling="end", crop=False,
-                              batch_size=batch)
+    runs = {eps: _official_ppl(torch, G, vgg, num=num, batch=batch,
+                               epsilon=eps) for eps in PPL_EPSILONS}
+    draws = runs[PPL_EPSILONS[0]][2]
+    for _, _, other in runs.values():
+      assert all(a[0] == b[0] and (a[1] == b[1]).all()
+                 for a, b in zip(draws, other))
     draws_per_batch = 2 + len(noise_names)  # t, z, then each noise buffer
+    num_batches = len(draws) // draws_per_batch
     z0, z1 = [], []
-    for b in range(len(dists)):
+    for b in range(num_batches):
       # t = rand * 0 for endpoint sampling: its draw is not used.
-      (t_fn, _), (z_fn, z), *noise = recorder.draws[
+      (t_fn, _), (z_fn, z), *noise = draws[
           b * draws_per_batch:(b + 1) * draws_per_batch]
       assert (t_fn, z_fn) == ("rand", "randn"), (t_fn, z_fn)
       z0.append(z[:batch])
@@ -317,10 +334,11 @@ def ppl_cases(torch, torchvision, shared_official):
         out[f"ppl/{case}/noise{b}/{name}"] = buf.numpy()
     out[f"ppl/{case}/z0"] = torch.cat(z0).numpy()
     out[f"ppl/{case}/z1"] = torch.cat(z1).numpy()
-    out[f"ppl/{case}/dist"] = torch.cat(dists).numpy()
-    out[f"ppl/{case}/ppl"] = np.float64(value)
+    for eps, (value, dist, _) in runs.items():
+      out[f"ppl/{case}/eps{eps:g}/dist"] = dist
+      out[f"ppl/{case}/eps{eps:g}/ppl"] = np.float64(value)
     params[case] = {"generator": source, "num_samples": num,
-                    "batch_size": batch, "num_batches": len(dists),
+                    "batch_size": batch, "num_batches": num_batches,
                     "noise_buffers": noise_names}
   # The outlier filter alone, on synthetic distances.
   dist = np.random.default_rng(13).lognormal(3, 1, PPL_FILTER_SAMPLES)
@@ -334,11 +352,11 @@ def ppl_cases(torch, torchvision, shared_official):
                         lambda self, c: next(batches)), \
       mock.patch.object(np, "percentile", _percentile):
     value = ppl.compute_ppl(opts, num_samples=PPL_FILTER_SAMPLES,
-                            epsilon=PPL_EPSILON, space="w", sampling="end",
-                            crop=False, batch_size=100)
+                            epsilon=PPL_EPSILONS[0], space="w",
+                            sampling="end", crop=False, batch_size=100)
   out["ppl/filter/dist"] = dist.astype(np.float32)
   out["ppl/filter/ppl"] = np.float64(value)
-  params["epsilon"] = PPL_EPSILON
+  params["epsilons"] = PPL_EPSILONS
   return out, params
 
 
