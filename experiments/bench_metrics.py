@@ -1,7 +1,9 @@
 """Images/s of the dataset metrics' device steps on this host.
 
 1. Inception features of uint8 images (the dataset pass of FID/KID);
-2. generate + Inception features (the generator pass), StyleGAN3-T.
+2. generate + Inception features (the generator pass), StyleGAN3-T;
+3. VGG16 features of uint8 images (the dataset pass of precision/recall);
+4. generate two images per sample + LPIPS (ppl2_wend), pairs/s.
 
 Both are the jitted shard_map steps `sg3jax metrics` runs, sharded over
 every device, with random weights (speed does not depend on them). Median
@@ -23,6 +25,8 @@ from jax.sharding import PartitionSpec as P
 import bench_generator
 from sg3jax.metrics import inception
 from sg3jax.metrics import metric_utils
+from sg3jax.metrics import ppl
+from sg3jax.metrics import vgg16
 
 
 def main():
@@ -52,6 +56,14 @@ def main():
   first, median = bench_generator.timed(step, d_vars, images, reps=args.reps)
   print(f"inception features: {batch / median:8.1f} img/s "
         f"(first call {first:.1f} s)")
+  vgg = vgg16.VGG16()
+  vgg_vars = jax.device_put(jax.jit(vgg.init)(
+      jax.random.key(3), jnp.zeros((1, 224, 224, 3))), replicated)
+  vgg_step = metric_utils._dataset_step(vgg, mesh, "features")  # pylint: disable=protected-access
+  first, median = bench_generator.timed(vgg_step, vgg_vars, images,
+                                        reps=args.reps)
+  print(f"vgg16 features:     {batch / median:8.1f} img/s "
+        f"(first call {first:.1f} s)")
   if args.skip_generator:
     return
 
@@ -67,6 +79,12 @@ def main():
                                         c, reps=args.reps)
   print(f"generate + features: {batch / median:8.1f} img/s "
         f"(first call {first:.1f} s); 50k images: "
+        f"{50000 / (batch / median) / 60:.1f} min")
+  ppl_step = ppl._ppl_step(G, vgg, mesh, ppl.EPSILON)  # pylint: disable=protected-access
+  first, median = bench_generator.timed(ppl_step, g_vars, vgg_vars, key, idx,
+                                        c, reps=args.reps)
+  print(f"generate + LPIPS:   {batch / median:8.1f} pairs/s "
+        f"(first call {first:.1f} s); 50k pairs: "
         f"{50000 / (batch / median) / 60:.1f} min")
 
 

@@ -10,7 +10,8 @@ A sweep config (ml-collections; `experiments/filter_sweep.py`) holds:
               Python literals; a bare word is a string); "" is the base.
   only        comma-separated variant names to run ("" = all), in order.
   train_kimg  length of each variant's training run (0 = init only).
-  metrics     names from `sg3jax.metrics.metric_main`: equivariance
+  metrics     names from `sg3jax.metrics.metric_main` (a tuple, or
+              comma-separated as `--config.metrics=a,b`): equivariance
               (eqt50k_int, ...; PSNR dB) or those with a detector
               (fid50k_full, kid50k_full, pr50k3_full, ppl2_wend, ...),
               which use each variant's `data` and `detector_dir`.
@@ -113,12 +114,19 @@ def selected_variants(sweep: ml_collections.ConfigDict
   return [(name, variants[name]) for name in names]
 
 
+def metric_names(sweep: ml_collections.ConfigDict) -> list[str]:
+  """`sweep.metrics`, a tuple of names, comma-separated ones split (as
+  `--config.metrics=a,b` sets it)."""
+  return [name.strip() for item in sweep.metrics
+          for name in str(item).split(",") if name.strip()]
+
+
 def _check_sweep(sweep: ml_collections.ConfigDict) -> None:
   valid = metric_main.list_valid_metrics()
-  bad = [m for m in sweep.metrics if m not in valid]
-  if bad or not sweep.metrics:
-    raise ValueError(f"metrics: expected names from {valid}, got "
-                     f"{list(sweep.metrics)}")
+  names = metric_names(sweep)
+  bad = [m for m in names if m not in valid]
+  if bad or not names:
+    raise ValueError(f"metrics: expected names from {valid}, got {names}")
   if sweep.train_kimg < 0:
     raise ValueError(f"train_kimg: expected >= 0, got {sweep.train_kimg}")
   if sweep.eq_num < 1:
@@ -126,7 +134,7 @@ def _check_sweep(sweep: ml_collections.ConfigDict) -> None:
   for name, changes in selected_variants(sweep):
     cfg = apply_changes(sweep.base, parse_changes(changes, variant=name),
                         variant=name)
-    for kind in {metric_main.detector_of(m) for m in sweep.metrics} - {None}:
+    for kind in {metric_main.detector_of(m) for m in names} - {None}:
       metric_utils.load_detector(kind, cfg.detector_dir or None)
 
 
@@ -188,7 +196,7 @@ def measure(G, variables, sweep: ml_collections.ConfigDict,
   """{result name: value} of one generator over the sweep's metrics (the
   dataset metrics on the variant's `cfg.data`)."""
   results = {}
-  for metric in sweep.metrics:
+  for metric in metric_names(sweep):
     results.update(metric_main.calc_metric(
         metric, G, variables, num=sweep.eq_num,
         batch=sweep.eq_batch or None, seed=sweep.seed, progress=False,
@@ -245,7 +253,7 @@ def run_sweep(sweep: ml_collections.ConfigDict, workdir: str | pathlib.Path
         f.write(json.dumps(row) + "\n")
       print(f"sweep {name} ({stage}): " + ", ".join(
           f"{METRIC_LABELS.get(k, k)} {_format(k, row[k])}"
-          for k in result_columns(sweep.metrics)), flush=True)
+          for k in result_columns(metric_names(sweep))), flush=True)
   rows = summary_rows(read_results(workdir), selected_variants(sweep))
   write_summary(rows, sweep, workdir)
   return rows
@@ -289,7 +297,7 @@ def write_summary(rows: Sequence[Mapping[str, Any]],
   """sweep.json (definition + rows), sweep.md (table), sweep.png (bars)."""
   from sg3jax.analysis import figures  # pylint: disable=g-import-not-at-top
   workdir = pathlib.Path(workdir)
-  metrics = list(sweep.metrics)
+  metrics = metric_names(sweep)
   (workdir / "sweep.json").write_text(json.dumps(
       {"sweep": _definition(sweep), "metrics": metrics, "rows": list(rows)},
       indent=2))

@@ -39,7 +39,7 @@ _METRICS = flags.DEFINE_list(
     "comma-separated metric names", flag_values=FLAGS)
 _NUM = flags.DEFINE_integer(
     "num", None, "generated samples per metric (default: the official "
-    "50000); fid50k/kid50k also use this many real images",
+    "50000); fid50k/kid50k/pr50k3 also use this many real images",
     flag_values=FLAGS)
 _DATA = flags.DEFINE_string("data", None, "dataset of the dataset metrics",
                             flag_values=FLAGS)

@@ -1,5 +1,5 @@
 """Quality metrics of generators: equivariance (EQ-T, EQ-T_frac, EQ-R),
-FID, KID, precision/recall, IS."""
+FID, KID, precision/recall, IS, PPL."""
 
 from sg3jax.metrics.equivariance import apply_affine_transformation
 from sg3jax.metrics.equivariance import apply_fractional_pseudo_rotation
@@ -20,3 +20,6 @@ from sg3jax.metrics.kid import kernel_inception_distance
 from sg3jax.metrics.metric_main import calc_metric
 from sg3jax.metrics.metric_main import list_valid_metrics
 from sg3jax.metrics.metric_main import report_metric
+from sg3jax.metrics.ppl import compute_ppl
+from sg3jax.metrics.vgg16 import VGG16
+from sg3jax.metrics.vgg16 import load_vgg16

@@ -32,13 +32,16 @@ official file is not public (nor available here). From public code:
 the call conventions above (official metrics/precision_recall.py,
 perceptual_path_length.py, projector.py); the tensor names
 `layers.conv1 .. layers.conv13`, `layers.fc1 .. layers.fc3` (`.weight`,
-`.bias`, torch layouts) and `lpips0 .. lpips4` (genforce's converter of
-vgg16.pt); ReLUs inside the conv/fc1/fc2 modules and a `layers.softmax`
-(public feature extractors built from `vgg16.layers`); and that its LPIPS
+`.bias`, torch layouts) and `lpips0 .. lpips4` (genforce's
+perceptual_model.py, which loads vgg16.pt into a plain PyTorch VGG16);
+ReLUs inside the conv/fc1/fc2 modules and a `layers.softmax` (public
+feature extractors built from `vgg16.layers`); and that its LPIPS
 distances equal, to 1e-5, those of torchvision's VGG16 with ImageNet
 normalization of the [0, 255] input and Zhang's LPIPS v0.1 weights
 (torch-fidelity's test against vgg16.pt), which fixes steps 2-4 up to
-float rounding. Inferred: the resize of step 1 (the TF-1 resize both
+float rounding. The features being fc2 after ReLU is supported by
+torch-fidelity's precision/recall (torchvision VGG16 fc2 + ReLU at 224^2)
+matching the official pr50k3 to 1e-2 in its tests. Inferred: the resize of step 1 (the TF-1 resize both
 public re-implementations use for this network, and what the official
 Inception detector does); the float order of steps 2 and 4 (any
 arrangement gives the same distances up to float32 rounding); the

@@ -143,13 +143,13 @@ class DetectorMetricSweepTest(absltest.TestCase):
         **test_vgg16.SLIM))
     c = tiny.load_experiment("filter_sweep.py", "tiny")
     c.only, c.train_kimg = "baseline", 0
-    c.metrics = ("pr50k3", "ppl2_wend")
+    c.metrics = ("pr50k3,ppl2_wend",)  # as --config.metrics=a,b sets it
     c.base.detector_dir = str(detector_dir)
     workdir = pathlib.Path(self.create_tempdir().full_path)
     (row,) = sweep.run_sweep(c, workdir)
     nets = loop.build_networks(c.base, loop.open_training_set(c.base))
     G, (variables, _) = nets.G, nets.init()
-    for name in c.metrics:
+    for name in ("pr50k3", "ppl2_wend"):
       expected = metric_main.calc_metric(
           name, G, variables, num=c.eq_num, batch=c.eq_batch, seed=c.seed,
           progress=False, data=c.base.data,
