@@ -14,7 +14,10 @@ fresh networks and on G_ema after `train_kimg` of training; see
 
 Any base option can be changed for all variants
 (`--config.base.G.num_layers=10`), the sample count with
-`--config.eq_num`, and a variant list with `--config.only`.
+`--config.eq_num`, and a variant list with `--config.only`. Other
+registered metrics can be measured too
+(`--config.metrics=eqt50k_frac,fid50k_full`): those with a detector use
+the base config's `data` and `detector_dir`.
 """
 
 import importlib.util

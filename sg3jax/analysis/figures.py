@@ -148,12 +148,14 @@ def equivariance_figure(rows: Sequence[dict[str, np.ndarray]],
 
 
 def sweep_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str],
-                 labels: Mapping[str, str]) -> plt.Figure:
-  """A panel per metric: horizontal bars of PSNR (dB) per variant, one bar
+                 labels: Mapping[str, str],
+                 units: Mapping[str, str] | None = None) -> plt.Figure:
+  """A panel per metric: horizontal bars of its value per variant, one bar
   per stage (init, after training), variants top to bottom in row order.
 
   `rows` as `sg3jax.analysis.sweep` writes them (`variant`, `stage`,
-  `kimg`, one value per metric)."""
+  `kimg`, one value per metric); `labels` and `units` (x axis) by
+  metric."""
   variants = list(dict.fromkeys(r["variant"] for r in rows))
   stages = list(dict.fromkeys(r["stage"] for r in rows))
   value = {(r["variant"], r["stage"]): r for r in rows}
@@ -171,7 +173,7 @@ def sweep_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str],
       ax.barh(y + (k - (len(stages) - 1) / 2) * height, vals, height,
               label="init" if kimg == 0 else f"{kimg:g} kimg")
     ax.set_title(labels.get(metric, metric), fontsize=9)
-    ax.set_xlabel("PSNR (dB)", fontsize=8)
+    ax.set_xlabel((units or {}).get(metric, ""), fontsize=8)
     ax.grid(axis="x", alpha=0.3)
   axes[0, 0].set_yticks(y, variants, fontsize=8)
   axes[0, 0].invert_yaxis()

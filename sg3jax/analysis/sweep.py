@@ -1,5 +1,5 @@
-"""Ablation sweeps: variants of a training config, their equivariance at
-init and after a short training run, in one table.
+"""Ablation sweeps: variants of a training config, their metrics at init
+and after a short training run, in one table.
 
 A sweep config (ml-collections; `experiments/filter_sweep.py`) holds:
 
@@ -10,9 +10,14 @@ A sweep config (ml-collections; `experiments/filter_sweep.py`) holds:
               Python literals; a bare word is a string); "" is the base.
   only        comma-separated variant names to run ("" = all), in order.
   train_kimg  length of each variant's training run (0 = init only).
-  metrics     names from `sg3jax.metrics.metric_main` (eqt50k_int, ...).
-  eq_num      samples per metric; eq_batch samples per step (0 = the
-              smallest the devices allow); seed of the metric sampling.
+  metrics     names from `sg3jax.metrics.metric_main` (a tuple, or
+              comma-separated as `--config.metrics=a,b`): equivariance
+              (eqt50k_int, ...; PSNR dB) or those with a detector
+              (fid50k_full, kid50k_full, pr50k3_full, ppl2_wend, ...),
+              which use each variant's `data` and `detector_dir`.
+  eq_num      samples per metric (for fid50k, kid50k, pr50k3 also the
+              real images); eq_batch samples per step (0 = the default);
+              seed of the metric sampling.
 
 `run_sweep(sweep_cfg, workdir)` writes into `workdir`: `sweep_config.json`,
 `runs/<variant>/` (each training run, a normal run directory),
@@ -26,6 +31,7 @@ survives interruption; a workdir holding a different sweep is refused.
 import ast
 import copy
 import json
+import os
 import pathlib
 import re
 import time
@@ -36,12 +42,15 @@ import ml_collections
 
 from sg3jax import checkpoint
 from sg3jax.metrics import metric_main
+from sg3jax.metrics import metric_utils
 from sg3jax.training import loop
 
 INIT = "init"
 TRAINED = "trained"
 METRIC_LABELS = {"eqt50k_int": "EQ-T", "eqt50k_frac": "EQ-T_frac",
                  "eqr50k": "EQ-R"}
+# Axis labels of the figure's panels (the other metrics as official).
+METRIC_UNITS = {name: "PSNR (dB)" for name in METRIC_LABELS}
 # Sweep fields that only choose what to run now; they may change between
 # runs on one workdir.
 _SELECTION_FIELDS = ("only",)
@@ -105,19 +114,28 @@ def selected_variants(sweep: ml_collections.ConfigDict
   return [(name, variants[name]) for name in names]
 
 
+def metric_names(sweep: ml_collections.ConfigDict) -> list[str]:
+  """`sweep.metrics`, a tuple of names, comma-separated ones split (as
+  `--config.metrics=a,b` sets it)."""
+  return [name.strip() for item in sweep.metrics
+          for name in str(item).split(",") if name.strip()]
+
+
 def _check_sweep(sweep: ml_collections.ConfigDict) -> None:
-  bad = [m for m in sweep.metrics if not metric_main.is_valid_metric(m)]
-  if bad or not sweep.metrics:
-    raise ValueError(f"metrics: expected names from "
-                     f"{metric_main.list_valid_metrics()}, got "
-                     f"{list(sweep.metrics)}")
+  valid = metric_main.list_valid_metrics()
+  names = metric_names(sweep)
+  bad = [m for m in names if m not in valid]
+  if bad or not names:
+    raise ValueError(f"metrics: expected names from {valid}, got {names}")
   if sweep.train_kimg < 0:
     raise ValueError(f"train_kimg: expected >= 0, got {sweep.train_kimg}")
   if sweep.eq_num < 1:
     raise ValueError(f"eq_num: expected >= 1, got {sweep.eq_num}")
   for name, changes in selected_variants(sweep):
-    apply_changes(sweep.base, parse_changes(changes, variant=name),
-                  variant=name)
+    cfg = apply_changes(sweep.base, parse_changes(changes, variant=name),
+                        variant=name)
+    for kind in {metric_main.detector_of(m) for m in names} - {None}:
+      metric_utils.load_detector(kind, cfg.detector_dir or None)
 
 
 def _definition(sweep: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -173,13 +191,27 @@ def _drop_partial_line(path: pathlib.Path) -> None:
     tmp.replace(path)
 
 
-def measure(G, variables, sweep: ml_collections.ConfigDict
-            ) -> dict[str, float]:
-  """{metric name: PSNR dB} of one generator over the sweep's metrics."""
-  return {metric: metric_main.calc_metric(
-      metric, G, variables, num=sweep.eq_num, batch=sweep.eq_batch or None,
-      seed=sweep.seed, progress=False)["results"][metric]
-          for metric in sweep.metrics}
+def measure(G, variables, sweep: ml_collections.ConfigDict,
+            cfg: ml_collections.ConfigDict) -> dict[str, float]:
+  """{result name: value} of one generator over the sweep's metrics (the
+  dataset metrics on the variant's `cfg.data`)."""
+  results = {}
+  for metric in metric_names(sweep):
+    results.update(metric_main.calc_metric(
+        metric, G, variables, num=sweep.eq_num,
+        batch=sweep.eq_batch or None, seed=sweep.seed, progress=False,
+        data=os.path.expanduser(cfg.data),
+        detector_dir=cfg.detector_dir or None)["results"])
+  return results
+
+
+def result_columns(metrics: Sequence[str]) -> list[str]:
+  """The table's value columns: each metric's result names."""
+  return [key for m in metrics for key in metric_main.result_names(m)]
+
+
+def _format(column: str, value: float) -> str:
+  return f"{value:.2f}" if column in METRIC_UNITS else f"{value:.4g}"
 
 
 def _stage_networks(cfg: ml_collections.ConfigDict, stage: str,
@@ -215,13 +247,13 @@ def run_sweep(sweep: ml_collections.ConfigDict, workdir: str | pathlib.Path
       G, variables = _stage_networks(cfg, stage, workdir / "runs" / name)
       row = {"variant": name, "changes": changes, "stage": stage,
              "kimg": 0.0 if stage == INIT else float(sweep.train_kimg),
-             **measure(G, variables, sweep),
+             **measure(G, variables, sweep, cfg),
              "seconds": round(time.time() - start, 1)}
       with open(workdir / "results.jsonl", "at", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
       print(f"sweep {name} ({stage}): " + ", ".join(
-          f"{METRIC_LABELS.get(m, m)} {row[m]:.2f}" for m in sweep.metrics),
-            flush=True)
+          f"{METRIC_LABELS.get(k, k)} {_format(k, row[k])}"
+          for k in result_columns(metric_names(sweep))), flush=True)
   rows = summary_rows(read_results(workdir), selected_variants(sweep))
   write_summary(rows, sweep, workdir)
   return rows
@@ -238,12 +270,13 @@ def summary_rows(results: Sequence[Mapping[str, Any]],
 
 def markdown_table(rows: Sequence[Mapping[str, Any]],
                    metrics: Sequence[str]) -> str:
-  """One line per variant; a column per metric and stage (PSNR dB)."""
+  """One line per variant; a column per result (`result_columns`) and
+  stage (EQ: PSNR dB, 2 decimals; others: 4 significant digits)."""
   stages = [s for s in (INIT, TRAINED) if any(r["stage"] == s for r in rows)]
   kimg = {r["stage"]: r["kimg"] for r in rows}
   headers = ["variant", "changes"] + [
       f"{METRIC_LABELS.get(m, m)} {'init' if s == INIT else f'{kimg[s]:g} kimg'}"
-      for s in stages for m in metrics]
+      for s in stages for m in result_columns(metrics)]
   by_variant: dict[str, dict[str, Mapping]] = {}
   for r in rows:
     by_variant.setdefault(r["variant"], {})[r["stage"]] = r
@@ -252,8 +285,8 @@ def markdown_table(rows: Sequence[Mapping[str, Any]],
   for name, by_stage in by_variant.items():
     changes = next(iter(by_stage.values()))["changes"]
     cells = [name, f"`{changes}`" if changes else "(base)"]
-    cells += [f"{by_stage[s][m]:.2f}" if s in by_stage else "-"
-              for s in stages for m in metrics]
+    cells += [_format(k, by_stage[s][k]) if s in by_stage else "-"
+              for s in stages for k in result_columns(metrics)]
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 
@@ -264,12 +297,13 @@ def write_summary(rows: Sequence[Mapping[str, Any]],
   """sweep.json (definition + rows), sweep.md (table), sweep.png (bars)."""
   from sg3jax.analysis import figures  # pylint: disable=g-import-not-at-top
   workdir = pathlib.Path(workdir)
-  metrics = list(sweep.metrics)
+  metrics = metric_names(sweep)
   (workdir / "sweep.json").write_text(json.dumps(
       {"sweep": _definition(sweep), "metrics": metrics, "rows": list(rows)},
       indent=2))
   header = (f"# Sweep: {len({r['variant'] for r in rows})} variants, "
-            f"PSNR in dB over {sweep.eq_num} samples per metric\n\n")
+            f"{sweep.eq_num} samples per metric (EQ: PSNR in dB)\n\n")
   (workdir / "sweep.md").write_text(header + markdown_table(rows, metrics))
-  figures.save_figure(figures.sweep_figure(rows, metrics, METRIC_LABELS),
-                      workdir / "sweep.png")
+  figures.save_figure(
+      figures.sweep_figure(rows, result_columns(metrics), METRIC_LABELS,
+                           METRIC_UNITS), workdir / "sweep.png")

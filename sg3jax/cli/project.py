@@ -10,8 +10,8 @@ last step's render), `projected_w.npz` (`w` `[1, num_ws, w_dim]`, read by
 `sg3jax generate --projected-w`) and, with `--save-video` (the default),
 `proj.mp4`: target and render side by side at every step. Several
 comma-separated targets are projected together (one batch, independent
-runs), each into `outdir/<file stem>/`. `--vgg16` is NVIDIA's vgg16.pt
-state dict as .npz (see sg3jax.metrics.vgg16). Flags keep the official
+runs), each into `outdir/<file stem>/`. `--vgg16` is NVIDIA's vgg16.pkl
+or vgg16.pt, or its state dict as .npz (see sg3jax.metrics.vgg16). Flags keep the official
 spelling (`--num-steps`, `--save-video`).
 """
 
@@ -36,8 +36,9 @@ FLAGS = flags.FlagValues()
 _NETWORK = common.define_network_flag(FLAGS)
 _TARGET = flags.DEFINE_list("target", None, "target image file(s)",
                             required=True, flag_values=FLAGS)
-_VGG16 = flags.DEFINE_string("vgg16", None, "VGG16 LPIPS weights (.npz of "
-                             "vgg16.pt's state dict)", required=True,
+_VGG16 = flags.DEFINE_string("vgg16", None, "VGG16 LPIPS weights (vgg16.pkl,"
+                             " vgg16.pt or an .npz of its state dict)",
+                             required=True,
                              flag_values=FLAGS)
 _OUTDIR = flags.DEFINE_string("outdir", "out/projection", "where to write",
                               flag_values=FLAGS)

@@ -33,7 +33,7 @@ def main(argv: list[str]) -> None:
   from sg3jax.analysis import sweep  # pylint: disable=g-import-not-at-top
   try:
     sweep.run_sweep(_CONFIG.value, _WORKDIR.value)
-  except ValueError as e:
+  except (ValueError, FileNotFoundError) as e:
     sys.exit(f"sg3jax sweep: {e}")
   print(f"wrote {_WORKDIR.value}/sweep.md, sweep.json, sweep.png")
 

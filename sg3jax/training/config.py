@@ -74,6 +74,12 @@ def base_config(cfg: str = "stylegan3-t") -> ml_collections.ConfigDict:
   # Image grids every N ticks; None = with the checkpoints (official).
   c.image_snapshot_ticks = config_dict.placeholder(int)
   c.max_checkpoints = 3  # checkpoints kept in workdir/checkpoints
+  # Metrics of G_ema at every checkpoint (official --metrics, whose default
+  # is fid50k_full): comma-separated names from sg3jax.metrics, "" = none;
+  # see sg3jax/metrics/training_metrics.py. None: the official counts.
+  c.metrics = ""
+  c.metrics_num = config_dict.placeholder(int)
+  c.detector_dir = ""  # "": $SG3JAX_DETECTORS
   c.grid = ()  # (columns, rows) of the image grids; () = official size
   c.seed = 0
   # An sg3jax run directory, network checkpoint or official .pkl to start

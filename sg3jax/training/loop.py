@@ -30,6 +30,7 @@ from jax.sharding import PartitionSpec as P
 from sg3jax import checkpoint as network_checkpoint
 from sg3jax import convert
 from sg3jax import data
+from sg3jax.metrics import training_metrics
 from sg3jax.networks import stylegan2
 from sg3jax.training import augment as augment_lib
 from sg3jax.training import checkpoints
@@ -200,6 +201,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
   cfg = config_lib.with_resume_settings(cfg)
   workdir = pathlib.Path(workdir).absolute()
   is_main = jax.process_index() == 0
+  snapshot_metrics = training_metrics.SnapshotMetrics(cfg)
   if is_main:
     workdir.mkdir(parents=True, exist_ok=True)
   start_time = time.time()
@@ -375,6 +377,9 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
                          "stats_lines": log.lines if log else 0,
                          "networks": network_meta, "config": cfg.to_dict()},
                    data_iterator=iterator)
+        if is_main:
+          snapshot_metrics(G, _local(state.g_ema), workdir,
+                           ckpts.directory / str(counters.batch_idx))
       tick_start_nimg = counters.cur_nimg
       tick_start_time = time.time()
       maintenance_time = tick_start_time - tick_end_time

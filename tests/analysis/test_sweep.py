@@ -16,6 +16,10 @@ from sg3jax.analysis import figures
 from sg3jax.analysis import sweep
 from sg3jax.cli import sweep as sweep_cli
 from sg3jax.metrics import equivariance
+from sg3jax.metrics import metric_main
+from sg3jax.training import loop
+from tests.metrics import detectors
+from tests.metrics import test_vgg16
 from tests.training import tiny
 
 _SWEEP_FILE = tiny.EXPERIMENTS / "filter_sweep.py"
@@ -83,8 +87,12 @@ class DefinitionTest(absltest.TestCase):
 
   def test_bad_sweep_fields(self):
     c = tiny.load_experiment("filter_sweep.py", "tiny")
-    c.metrics = ("fid50k",)
+    c.metrics = ("fid51k",)
     with self.assertRaisesRegex(ValueError, "metrics: expected names"):
+      sweep.run_sweep(c, self.create_tempdir().full_path)
+    c.metrics = ("eqt50k_int", "pr50k3")
+    c.base.detector_dir = self.create_tempdir().full_path
+    with self.assertRaisesRegex(FileNotFoundError, "no vgg16 detector"):
       sweep.run_sweep(c, self.create_tempdir().full_path)
     c = tiny.load_experiment("filter_sweep.py", "tiny")
     c.variants = (("bad", "G.no_such_option=1"),)
@@ -125,6 +133,33 @@ class ResultsTest(absltest.TestCase):
     self.assertTrue(np.isnan(bars[3]))  # trained: b not measured
     self.assertEqual([a.get_title() for a in fig.axes], ["EQ-T", "EQ-R"])
     figures.save_figure(fig, self.create_tempdir().full_path + "/f.png")
+
+
+class DetectorMetricSweepTest(absltest.TestCase):
+
+  def test_precision_recall_and_ppl_of_a_variant(self):
+    detector_dir = pathlib.Path(self.create_tempdir().full_path)
+    test_vgg16.write_vgg16(detector_dir, detectors.vgg16_state_dict(
+        **test_vgg16.SLIM))
+    c = tiny.load_experiment("filter_sweep.py", "tiny")
+    c.only, c.train_kimg = "baseline", 0
+    c.metrics = ("pr50k3,ppl2_wend",)  # as --config.metrics=a,b sets it
+    c.base.detector_dir = str(detector_dir)
+    workdir = pathlib.Path(self.create_tempdir().full_path)
+    (row,) = sweep.run_sweep(c, workdir)
+    nets = loop.build_networks(c.base, loop.open_training_set(c.base))
+    G, (variables, _) = nets.G, nets.init()
+    for name in ("pr50k3", "ppl2_wend"):
+      expected = metric_main.calc_metric(
+          name, G, variables, num=c.eq_num, batch=c.eq_batch, seed=c.seed,
+          progress=False, data=c.base.data,
+          detector_dir=str(detector_dir))["results"]
+      for key, value in expected.items():
+        self.assertAlmostEqual(row[key], value, delta=1e-6 * abs(value))
+    table = (workdir / "sweep.md").read_text().splitlines()
+    self.assertIn("| variant | changes | pr50k3_precision init | "
+                  "pr50k3_recall init | ppl2_wend init |", table)
+    self.assertIn(f"| {row['ppl2_wend']:.4g} |", table[-1])
 
 
 class TinySweepTest(absltest.TestCase):

@@ -231,7 +231,7 @@ class BadInputTest(absltest.TestCase):
     with self.assertRaisesRegex(ValueError, "num: expected an int >= 1"):
       eq.compute_equivariance(G, variables, "int", num=0, progress=False)
     with self.assertRaisesRegex(ValueError, "metric: expected one of"):
-      metric_main.calc_metric("fid50k", G, variables)
+      metric_main.calc_metric("fid51k", G, variables)
 
 
 # ---------------------------------------------------------------------------
