@@ -30,12 +30,16 @@ SLIM = dict(stages=tuple(tuple(w // 8 for w in s)
             num_features=16, num_classes=10)
 
 
-def random_state_dict(seed: int = detectors.SEED) -> dict[str, np.ndarray]:
+def random_state_dict(seed: int = detectors.SEED,
+                      lpips_scale: float = 1.0) -> dict[str, np.ndarray]:
   """Random official VGG16 tensors: the official conv widths and LPIPS
-  weights (>= 0), small fc layers (16 features, 10 classes)."""
-  return {name: detectors.random_weight(name, shape, seed)
-          for name, shape in detectors.vgg16_shapes(num_features=16,
-                                                    num_classes=10)}
+  weights (>= 0, times `lpips_scale`), small fc layers (16 features, 10
+  classes)."""
+  state = {name: detectors.random_weight(name, shape, seed)
+           for name, shape in detectors.vgg16_shapes(num_features=16,
+                                                     num_classes=10)}
+  return {name: value * lpips_scale if name.startswith("lpips") else value
+          for name, value in state.items()}
 
 
 def write_vgg16(directory: pathlib.Path, state: dict[str, np.ndarray],
