@@ -27,6 +27,7 @@ import grain
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import tensorstore as ts
 from jax.experimental import multihost_utils
 
 from sg3jax import checkpoint as network_checkpoint
@@ -160,6 +161,8 @@ class RunCheckpoints:
     process that fails to read must not leave the others waiting)."""
     path = ocp.path.step.standard_name_format().find_step(
         self.directory, step).path
+    for name in items:
+      _check_array_store(pathlib.Path(path) / name)
     handler = ocp.CompositeCheckpointHandler()
     try:
       return handler.restore(path, ocp.args.Composite(**items))
@@ -193,10 +196,34 @@ class RunCheckpoints:
     self._manager.close()
 
 
+def _check_array_store(item: pathlib.Path) -> None:
+  """Reads every value of an item's OCDBT array store (Orbax's format for
+  arrays), one at a time; raises on a missing or damaged index or file.
+
+  (Orbax reads all arrays at once and abandons the others after a first
+  failure; each abandoned read then prints "Event loop is closed" from
+  TensorStore's threads. Reading them in turn first fails cleanly.)
+  """
+  if not any(item.glob("ocdbt.process_*")):
+    return  # not an OCDBT array store
+  store = ts.KvStore.open({"driver": "ocdbt",
+                           "base": f"file://{item.absolute()}/"}).result()
+  keys = store.list().result()
+  if not keys:
+    raise FileNotFoundError(f"{item}: the array store lists no arrays "
+                            "(manifest.ocdbt missing?)")
+  for key in keys:
+    try:
+      store.read(key).result()
+    except ValueError as e:
+      raise ValueError(f"{item}: {key.decode()}: {e}") from None
+
+
 def _describe(error: BaseException) -> str:
   """One line for a read error: its root cause (Orbax wraps TensorStore's
   errors, which name the file), without TensorStore's spec dump."""
-  while error.__cause__ or error.__context__:
+  while error.__cause__ or (error.__context__ and
+                            not error.__suppress_context__):
     error = error.__cause__ or error.__context__
   text = str(error).strip().split("\n")[0].split(" [tensorstore_spec")[0]
   return f"{type(error).__name__}: {text[:400]}"
