@@ -105,16 +105,19 @@ class RunCheckpoints:
         data=grain.checkpoint.CheckpointRestore(data_iterator))
     return restored.networks, restored.optimizer, restored.meta
 
-  def restore_latest(self, **kwargs) -> tuple[int, tuple[dict, dict, dict]
-                                               ] | None:
-    """(step, `restore(step, **kwargs)`) of the newest readable checkpoint,
-    or None in a run without checkpoints.
+  def restore_latest(self, *, networks: Mapping, optimizer: Mapping,
+                     data_iterator, sharding: jax.sharding.Sharding
+                     ) -> tuple[int, tuple[dict, dict, dict]] | None:
+    """(step, `restore(step, ...)`) of the newest readable checkpoint, or
+    None in a run without checkpoints.
 
     Newer unreadable ones are skipped with a warning and moved to
     `<workdir>/unreadable_checkpoints/`. ValueError, listing each step's
     problem, when no checkpoint is readable (nothing is moved then).
     """
-    found = self.newest_readable(lambda step: self.restore(step, **kwargs))
+    found = self.newest_readable(lambda step: self.restore(
+        step, networks=networks, optimizer=optimizer,
+        data_iterator=data_iterator, sharding=sharding))
     if found is None:
       return None
     step, restored, skipped = found

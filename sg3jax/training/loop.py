@@ -343,7 +343,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
         f"{ckpts.directory}; run the same command to resume")
 
   try:
-    with preemption.PreemptionNotice(counters.batch_idx) as notice:
+    with preemption.PreemptionNotice() as notice:
       while counters.cur_nimg < cfg.total_kimg * 1000:  # else done already
         local = next(iterator)
         real = data.global_batch(
@@ -361,7 +361,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
         counters.batch_idx += 1
 
         done = counters.cur_nimg >= cfg.total_kimg * 1000
-        preempted = not done and notice.reached(counters.batch_idx)
+        preempted = not done and notice.reached()
         if (not done and counters.cur_tick != 0 and counters.cur_nimg <
             tick_start_nimg + cfg.tick_kimg * 1000):
           if preempted:

@@ -2,8 +2,8 @@
 
 A preempted pod or cluster job gets SIGTERM on every worker (SLURM, Cloud
 TPU, Kubernetes), shortly before it is killed. The training loop asks
-`PreemptionNotice.reached(step)` after each iteration; when it answers
-True, every process is at that same step, and the loop writes a checkpoint
+`PreemptionNotice.reached()` after each iteration; when it answers True,
+every process is at that same iteration, and the loop writes a checkpoint
 and stops.
 
 Multi-process runs (`jax.distributed`) use JAX's preemption sync point
@@ -22,14 +22,16 @@ from jax.experimental import multihost_utils
 
 
 class PreemptionNotice:
-  """Context manager: `reached(step)` is True at the step to stop at.
+  """Context manager: `reached()`, asked after every iteration on every
+  process, is True after the iteration to stop at.
 
-  Steps passed to `reached` must go up by one from `start_step`, the step
-  the run (re)started at, on every process alike.
+  The JAX service numbers iterations from 0 in each process's life (a
+  notice that comes while a resumed run is still starting up stops it
+  after its first iteration), so `reached` counts them the same way.
   """
 
-  def __init__(self, start_step: int):
-    self._start_step = start_step
+  def __init__(self):
+    self._iterations = 0
     self._source = None  # "jax" (sync point service), "signal" or None
     self._signalled = False
     self._previous_handler = signal.SIG_DFL
@@ -37,9 +39,7 @@ class PreemptionNotice:
   def __enter__(self) -> "PreemptionNotice":
     if jax.process_count() > 1:
       try:
-        # Registers the start step: a notice that comes before the first
-        # `reached` then stops the run at start_step + 1.
-        multihost_utils.reached_preemption_sync_point(self._start_step)
+        multihost_utils.reached_preemption_sync_point(self._iterations)
         self._source = "jax"
       except RuntimeError as e:  # jax_enable_preemption_service=False
         _warn(f"SIGTERM stops this run without a checkpoint ({e})")
@@ -63,10 +63,12 @@ class PreemptionNotice:
     del signum, frame
     self._signalled = True
 
-  def reached(self, step: int) -> bool:
-    """Whether to stop after `step` (the same answer on every process)."""
+  def reached(self) -> bool:
+    """Whether to stop after this iteration (the same answer on every
+    process)."""
+    self._iterations += 1
     if self._source == "jax":
-      return multihost_utils.reached_preemption_sync_point(step)
+      return multihost_utils.reached_preemption_sync_point(self._iterations)
     return self._signalled
 
 

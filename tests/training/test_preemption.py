@@ -20,11 +20,11 @@ class PreemptionNoticeTest(absltest.TestCase):
     caught = []
     previous = signal.signal(signal.SIGTERM, lambda *_: caught.append(1))
     try:
-      with preemption.PreemptionNotice(5) as notice:
-        self.assertFalse(notice.reached(6))
+      with preemption.PreemptionNotice() as notice:
+        self.assertFalse(notice.reached())
         os.kill(os.getpid(), signal.SIGTERM)
-        self.assertTrue(notice.reached(7))
-        self.assertTrue(notice.reached(8))  # stays noticed
+        self.assertTrue(notice.reached())
+        self.assertTrue(notice.reached())  # stays noticed
       self.assertEqual(caught, [])  # the notice took the signal
       os.kill(os.getpid(), signal.SIGTERM)
       self.assertEqual(caught, [1])  # the earlier handler is back
@@ -37,8 +37,8 @@ class PreemptionNoticeTest(absltest.TestCase):
     def run():
       with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with preemption.PreemptionNotice(0) as notice:
-          results.append(notice.reached(1))
+        with preemption.PreemptionNotice() as notice:
+          results.append(notice.reached())
       results.append([str(w.message) for w in caught])
 
     before = signal.getsignal(signal.SIGTERM)
