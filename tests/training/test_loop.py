@@ -3,8 +3,8 @@ checkpoints, two processes preempted by SIGTERM and resumed, divergence,
 and bad configurations.
 
 The runs are subprocesses of the console script on the tiny config
-(tests/training/tiny.py); they share a persistent compilation cache, so
-only the first run of each program compiles.
+(tests/training/tiny.py); single-process runs share a persistent
+compilation cache, so only the first run of each program compiles.
 """
 
 import atexit
@@ -296,13 +296,19 @@ class TwoProcessTest(absltest.TestCase):
     checkpoint exists.
     """
     port = portpicker.pick_unused_port()
+    # No persistent compilation cache: its keys differ between processes
+    # and only process 0 writes it, so process 0 alone would load the
+    # programs while process 1 compiles them; on a loaded machine the gap
+    # outlasts gloo's 30 s wait for the first collective.
+    env = {k: v for k, v in _env().items()
+           if k != "JAX_COMPILATION_CACHE_DIR"}
     procs = [subprocess.Popen(
         [sys.executable, "-m", "sg3jax.train",
          "--config=tests/training/tiny.py", f"--workdir={workdir}",
          "--config.batch_size=16", *flags,
          f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
          f"--process_id={i}", "--cpu_devices=2"],
-        cwd=_REPO, env=_env(), stdout=subprocess.PIPE,
+        cwd=_REPO, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True) for i in range(2)]
     if sigterm_after_step is not None:
       checkpoint_dir = workdir / "checkpoints" / str(sigterm_after_step)
