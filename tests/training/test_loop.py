@@ -229,10 +229,11 @@ class TrainRunTest(parameterized.TestCase):
       _CORRUPTIONS["garbled_metadata"][0](run / "checkpoints" / str(step))
     cfg = tiny.tiny_config()
     cfg.total_kimg = _ITERATIONS * 0.008
-    with self.assertWarnsRegex(RuntimeWarning, "skipping checkpoint 40"):
+    with self.assertWarnsRegex(RuntimeWarning,
+                               f"skipping checkpoint {_ITERATIONS}"):
       with self.assertRaisesRegex(
-          ValueError, "no readable checkpoint: step 40: JSONDecodeError: "
-          ".*; step 39: .*; step 38: "):
+          ValueError, f"no readable checkpoint: step {steps[2]}: "
+          f"JSONDecodeError: .*; step {steps[1]}: .*; step {steps[0]}: "):
         loop.train(cfg, run)
     # Nothing was moved or deleted.
     self.assertEqual(sorted(int(p.name) for p in
@@ -251,7 +252,8 @@ class TrainRunTest(parameterized.TestCase):
     aside = run / checkpoints.UNREADABLE_DIR / str(_ITERATIONS)
     self.assertIn(f"moved unreadable checkpoint {_ITERATIONS} to {aside}",
                   resumed.stderr)
-    self.assertIn(size, [p.stat().st_size for p in aside.rglob("*")])
+    self.assertIn(size, [p.stat().st_size for p in aside.rglob("*")
+                         if p.is_file()])
     # The last iteration ran again, as in the uninterrupted run.
     _assert_same_networks(run, self.reference)
     self.assertEqual(_losses(run / "stats.jsonl"),
