@@ -8,7 +8,7 @@ and stops.
 
 Multi-process runs (`jax.distributed`) use JAX's preemption sync point
 service: a SIGTERM to any process is passed to all, and they agree on the
-first step that none has passed yet (`multihost_utils.
+first iteration that none has passed yet (`multihost_utils.
 reached_preemption_sync_point`; cheap when no notice came). A single
 process catches SIGTERM itself (that service needs `jax.distributed`).
 """
