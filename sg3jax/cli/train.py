@@ -6,7 +6,8 @@
         --workdir=runs/ffhq256
 
 Running the same command again on the same workdir resumes from its latest
-checkpoint. Multi-host: start one process per host with
+checkpoint. On SIGTERM (preemption), the run writes a checkpoint and exits
+with status 0; the same command resumes it. Multi-host: start one process per host with
 `--coordinator_address=HOST:PORT --num_processes=N --process_id=I` (or
 `--distributed=auto` where jax.distributed detects the cluster, e.g. SLURM
 or Cloud TPU).
@@ -69,6 +70,8 @@ def main(argv: list[str]) -> None:
     loop.train(_CONFIG.value, _WORKDIR.value)
   except loop.TrainingDiverged as e:
     sys.exit(f"sg3jax train: {e}")
+  except loop.Preempted as e:
+    print(f"sg3jax train: {e}", flush=True)
 
 
 def run(argv: list[str]) -> None:

@@ -10,17 +10,30 @@
 Saves are asynchronous; Orbax writes each step to a temporary directory
 and renames it when complete, so a crash mid-save leaves the previous
 checkpoint as the latest one.
+
+A checkpoint that cannot be read (a file truncated or missing, garbled
+metadata) is skipped with a warning for the newest readable one; a
+resumed run moves the skipped ones to `<workdir>/unreadable_checkpoints/`
+(its new checkpoints take their step numbers) and deletes nothing.
 """
 
 import pathlib
-from collections.abc import Mapping
-from typing import Any
+import shutil
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import grain
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+import tensorstore as ts
+from jax.experimental import multihost_utils
 
 from sg3jax.convert import networks as convert_networks
+
+T = TypeVar("T")
+UNREADABLE_DIR = "unreadable_checkpoints"
 
 
 def _abstract(tree, sharding: jax.sharding.Sharding | None):
@@ -30,12 +43,26 @@ def _abstract(tree, sharding: jax.sharding.Sharding | None):
   return jax.tree.map(leaf, tree)
 
 
+class _CheckpointManager(ocp.CheckpointManager):
+  """Orbax's manager, leaving the preemption sync point to the loop.
+
+  (Orbax asks it in `save`, and again from its finalize thread with the
+  step then saved; such a late call would set back the step that JAX's
+  preemption protocol reads, which could then agree on a step already
+  passed.)
+  """
+
+  def reached_preemption(self, step: int) -> bool:
+    del step
+    return False
+
+
 class RunCheckpoints:
   """Save/restore of a training run (see the module docstring)."""
 
   def __init__(self, workdir: str | pathlib.Path, *, max_to_keep: int = 3):
     self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
-    self._manager = ocp.CheckpointManager(
+    self._manager = _CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, enable_async_checkpointing=True,
@@ -60,8 +87,7 @@ class RunCheckpoints:
                          f"{step} (latest: {self.latest_step()})")
 
   def read_meta(self, step: int) -> dict:
-    return self._manager.restore(step, args=ocp.args.Composite(
-        meta=ocp.args.JsonRestore())).meta
+    return self._read(step, meta=ocp.args.JsonRestore()).meta
 
   def restore(self, step: int, *, networks: Mapping, optimizer: Mapping,
               data_iterator, sharding: jax.sharding.Sharding
@@ -71,12 +97,58 @@ class RunCheckpoints:
     `networks` and `optimizer` are trees of the expected structure (arrays
     or ShapeDtypeStructs); the restored arrays get `sharding`.
     """
-    restored = self._manager.restore(step, args=ocp.args.Composite(
+    restored = self._read(
+        step,
         networks=ocp.args.StandardRestore(_abstract(networks, sharding)),
         optimizer=ocp.args.StandardRestore(_abstract(optimizer, sharding)),
         meta=ocp.args.JsonRestore(),
-        data=grain.checkpoint.CheckpointRestore(data_iterator)))
+        data=grain.checkpoint.CheckpointRestore(data_iterator))
     return restored.networks, restored.optimizer, restored.meta
+
+  def restore_latest(self, *, networks: Mapping, optimizer: Mapping,
+                     data_iterator, sharding: jax.sharding.Sharding
+                     ) -> tuple[int, tuple[dict, dict, dict]] | None:
+    """(step, `restore(step, ...)`) of the newest readable checkpoint, or
+    None in a run without checkpoints.
+
+    Newer unreadable ones are skipped with a warning and moved to
+    `<workdir>/unreadable_checkpoints/`. ValueError, listing each step's
+    problem, when no checkpoint is readable (nothing is moved then).
+    """
+    found = self.newest_readable(lambda step: self.restore(
+        step, networks=networks, optimizer=optimizer,
+        data_iterator=data_iterator, sharding=sharding))
+    if found is None:
+      return None
+    step, restored, skipped = found
+    self._set_aside(skipped)
+    return step, restored
+
+  def newest_readable(self, read: Callable[[int], T]
+                      ) -> tuple[int, T, list[int]] | None:
+    """(step, read(step), newer unreadable steps) for the newest step that
+    `read` reads without error on every process; None without checkpoints.
+
+    Each unreadable step gets a warning naming it and its problem.
+    """
+    problems = {}
+    for step in sorted(self._manager.all_steps(), reverse=True):
+      try:
+        result, problem = read(step), None
+      except Exception as e:  # pylint: disable=broad-exception-caught
+        result, problem = None, _describe(e)
+      failed = _processes_failing(problem is None)
+      if not failed:
+        return step, result, sorted(problems)
+      problem = problem or f"unreadable on process(es) {failed}"
+      warnings.warn(f"{self.directory}: skipping checkpoint {step}, "
+                    f"unreadable: {problem}", RuntimeWarning, stacklevel=2)
+      problems[step] = problem
+    if problems:
+      raise ValueError(f"{self.directory}: no readable checkpoint: " +
+                       "; ".join(f"step {step}: {problem}"
+                                 for step, problem in problems.items()))
+    return None
 
   def restore_networks(self, step: int, abstract: Mapping) -> dict:
     """Only the networks of `step`, on this process's first device.
@@ -84,15 +156,88 @@ class RunCheckpoints:
     (For generation and metrics, whatever the topology that saved them.)
     """
     local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    return self._manager.restore(step, args=ocp.args.Composite(
-        networks=ocp.args.StandardRestore(_abstract(dict(abstract), local))
-    )).networks
+    return self._read(step, networks=ocp.args.StandardRestore(
+        _abstract(dict(abstract), local))).networks
+
+  def _read(self, step: int, **items: ocp.args.CheckpointArgs):
+    """Restores `items` of `step` with no barrier between processes (a
+    process that fails to read must not leave the others waiting)."""
+    path = ocp.path.step.standard_name_format().find_step(
+        self.directory, step).path
+    for name in items:
+      _check_array_store(pathlib.Path(path) / name)
+    handler = ocp.CompositeCheckpointHandler()
+    try:
+      return handler.restore(path, ocp.args.Composite(**items))
+    finally:
+      handler.close()
+
+  def _set_aside(self, steps: list[int]) -> None:
+    """Moves checkpoints `steps` to <workdir>/unreadable_checkpoints/."""
+    if not steps:
+      return
+    if jax.process_index() == 0:
+      aside = self.directory.parent / UNREADABLE_DIR
+      aside.mkdir(exist_ok=True)
+      for step in steps:
+        source = ocp.path.step.standard_name_format().find_step(
+            self.directory, step).path
+        target, copy = aside / str(step), 1
+        while target.exists():
+          target, copy = aside / f"{step}.{copy}", copy + 1
+        shutil.move(source, target)
+        warnings.warn(f"moved unreadable checkpoint {step} to {target}",
+                      RuntimeWarning, stacklevel=2)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices(f"sg3jax set aside {steps}")
+    self._manager.reload()
 
   def wait(self) -> None:
     self._manager.wait_until_finished()
 
   def close(self) -> None:
     self._manager.close()
+
+
+def _check_array_store(item: pathlib.Path) -> None:
+  """Reads every value of an item's OCDBT array store (Orbax's format for
+  arrays), one at a time; raises on a missing or damaged index or file.
+
+  (Orbax reads all arrays at once and abandons the others after a first
+  failure; each abandoned read then prints "Event loop is closed" from
+  TensorStore's threads. Reading them in turn first fails cleanly.)
+  """
+  if not any(item.glob("ocdbt.process_*")):
+    return  # not an OCDBT array store
+  store = ts.KvStore.open({"driver": "ocdbt",
+                           "base": f"file://{item.absolute()}/"}).result()
+  keys = store.list().result()
+  if not keys:
+    raise FileNotFoundError(f"{item}: the array store lists no arrays "
+                            "(manifest.ocdbt missing?)")
+  for key in keys:
+    try:
+      store.read(key).result()
+    except ValueError as e:
+      raise ValueError(f"{item}: {key.decode()}: {e}") from None
+
+
+def _describe(error: BaseException) -> str:
+  """One line for a read error: its root cause (Orbax wraps TensorStore's
+  errors, which name the file), without TensorStore's spec dump."""
+  while error.__cause__ or (error.__context__ and
+                            not error.__suppress_context__):
+    error = error.__cause__ or error.__context__
+  text = str(error).strip().split("\n")[0].split(" [tensorstore_spec")[0]
+  return f"{type(error).__name__}: {text[:400]}"
+
+
+def _processes_failing(ok: bool) -> list[int]:
+  """The indices of the processes whose `ok` is False."""
+  if jax.process_count() == 1:
+    return [] if ok else [0]
+  oks = multihost_utils.process_allgather(np.int32(ok))
+  return [i for i, process_ok in enumerate(oks) if not process_ok]
 
 
 def is_run_directory(path: str | pathlib.Path) -> bool:
@@ -103,19 +248,25 @@ def load_run_networks(workdir: str | pathlib.Path, step: int | None = None
                       ) -> dict[str, tuple[Any, dict]]:
   """{"G", "D", "G_ema": (module, variables)} of a run's checkpoint.
 
-  `step` defaults to the latest checkpoint.
+  `step` defaults to the newest readable checkpoint.
   """
   ckpts = RunCheckpoints(workdir)
-  try:
-    step = ckpts.latest_step() if step is None else step
-    if step is None:
-      raise ValueError(f"{workdir}: no checkpoint in {ckpts.directory}")
+
+  def read(step):
     meta = ckpts.read_meta(step)
     modules, abstract = {}, {}
     for name, entry in meta["networks"].items():
       modules[name], abstract[name] = convert_networks.build_module(
           entry["class_name"], entry["init_kwargs"])
     variables = ckpts.restore_networks(step, abstract)
+    return {name: (modules[name], variables[name]) for name in modules}
+
+  try:
+    if step is not None:
+      return read(step)
+    found = ckpts.newest_readable(read)
+    if found is None:
+      raise ValueError(f"{workdir}: no checkpoint in {ckpts.directory}")
+    return found[1]
   finally:
     ckpts.close()
-  return {name: (modules[name], variables[name]) for name in modules}

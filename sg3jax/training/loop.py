@@ -9,6 +9,10 @@ The run directory holds `config.json`, `stats.jsonl`, TensorBoard events,
 `reals.png`, `fakes_init.png`, `fakes<kimg>.png` and `checkpoints/`.
 Calling `train` again on the same workdir resumes from the latest
 checkpoint with the same batches and random numbers as an uninterrupted run.
+On SIGTERM (a preempted job), every process stops at the same iteration,
+writes a checkpoint there (mid-tick too: the tick's statistics so far are
+saved with it) and raises `Preempted`; resuming gives the same networks
+and statistics as a run that was never interrupted.
 """
 
 import dataclasses
@@ -35,6 +39,7 @@ from sg3jax.networks import stylegan2
 from sg3jax.training import augment as augment_lib
 from sg3jax.training import checkpoints
 from sg3jax.training import config as config_lib
+from sg3jax.training import preemption
 from sg3jax.training import snapshots
 from sg3jax.training import stats as stats_lib
 from sg3jax.training import step as step_lib
@@ -42,6 +47,11 @@ from sg3jax.training import step as step_lib
 
 class TrainingDiverged(RuntimeError):
   """NaN or Inf appeared in a loss or gradient."""
+
+
+class Preempted(Exception):
+  """The run stopped on a preemption notice after writing a checkpoint;
+  calling `train` again resumes it."""
 
 
 @dataclasses.dataclass
@@ -240,15 +250,17 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
                                      max_to_keep=cfg.max_checkpoints)
   counters = Counters()
   stats_lines = 0
-  latest = ckpts.latest_step()
-  if latest is not None:
-    abstract_opt = _abstract_optimizer(fresh, g_tx, d_tx)
-    networks, optimizer, meta = ckpts.restore(
-        latest, networks=fresh, optimizer=abstract_opt,
-        data_iterator=iterator, sharding=replicated)
+  restored = ckpts.restore_latest(
+      networks=fresh, optimizer=_abstract_optimizer(fresh, g_tx, d_tx),
+      data_iterator=iterator, sharding=replicated)
+  tick_start_nimg = 0
+  if restored is not None:
+    _, (networks, optimizer, meta) = restored
     counters = Counters(**meta["counters"])
     stats_lines = meta["stats_lines"]
-    state = _state_from(networks, optimizer, g_tx, d_tx)
+    tick_start_nimg, reports = _tick_in_progress(meta, counters)
+    state = _state_from(networks, optimizer, g_tx, d_tx).replace(
+        reports=reports)
     _log(f"resumed {workdir} at kimg {counters.cur_nimg / 1e3:.1f} "
          f"(iteration {counters.batch_idx})")
   else:
@@ -281,7 +293,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
     (workdir / "config.json").write_text(
         json.dumps(cfg.to_dict(), indent=2, default=str))
     log = stats_lib.StatsLog(workdir, lines=stats_lines)
-    if latest is None:
+    if restored is None:
       reals = np.stack([ds[int(i)]["image"] for i in grid_idx])
       snapshots.save_grid(reals.astype(np.float32) / 127.5 - 1,
                           workdir / "reals.png", grid)
@@ -299,92 +311,117 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
           ("D", "Discriminator", d_kwargs))}
   num_phases = len(builder.phases)
   image_ticks = cfg.image_snapshot_ticks or cfg.snapshot_ticks
-  tick_start_nimg = counters.cur_nimg
   tick_start_time = time.time()
   maintenance_time = tick_start_time - start_time
   last_stats: dict[str, Any] = {}
   reported: set[str] = set()  # names with values since this process began
+
+  def check_finite():
+    if bool(_local(state.nonfinite)):
+      raise TrainingDiverged(
+          f"NaN/Inf in a loss or gradient during tick {counters.cur_tick} "
+          f"(kimg {tick_start_nimg / 1e3:.1f} to "
+          f"{counters.cur_nimg / 1e3:.1f}); stopped without saving. The "
+          f"last good checkpoint is step {ckpts.latest_step()} in "
+          f"{ckpts.directory}")
+
+  def save(tick_reports=None):
+    """Checkpoint at this iteration; `tick_reports`: the moments of the
+    tick in progress (saved mid-tick, on preemption)."""
+    meta = {"counters": dataclasses.asdict(counters),
+            "stats_lines": log.lines if log else 0,
+            "networks": network_meta, "config": cfg.to_dict()}
+    if tick_reports is not None:
+      meta["tick"] = {"start_nimg": tick_start_nimg, "reports": {
+          name: m.tolist() for name, m in tick_reports.items()}}
+    ckpts.save(counters.batch_idx, networks=step_lib.variables_of(state),
+               optimizer=_optimizer_of(state), meta=meta,
+               data_iterator=iterator)
+
+  def preempted_error():
+    return Preempted(
+        f"preempted: stopped at kimg {counters.cur_nimg / 1e3:.1f} "
+        f"(iteration {counters.batch_idx}) with a checkpoint in "
+        f"{ckpts.directory}; run the same command to resume")
+
   try:
-    while counters.cur_nimg < cfg.total_kimg * 1000:  # else done already
-      local = next(iterator)
-      real = data.global_batch(
-          {"image": local["image"], "label": local["label"]}, batch_sharding)
-      gen_c = data.global_batch(
-          {"c": _gen_labels(labels, cfg, counters.batch_idx, num_phases)},
-          batch_sharding)["c"]
-      scalars = step_lib.step_scalars(
-          counters.batch_idx, counters.cur_nimg, cfg.batch_size,
-          cfg.ema_kimg, cfg.ema_rampup, loss)
-      state = builder(state, run_key, real["image"], real["label"], gen_c,
-                      scalars)
-      counters.cur_nimg += cfg.batch_size
-      counters.batch_idx += 1
+    with preemption.PreemptionNotice() as notice:
+      while counters.cur_nimg < cfg.total_kimg * 1000:  # else done already
+        local = next(iterator)
+        real = data.global_batch(
+            {"image": local["image"], "label": local["label"]},
+            batch_sharding)
+        gen_c = data.global_batch(
+            {"c": _gen_labels(labels, cfg, counters.batch_idx, num_phases)},
+            batch_sharding)["c"]
+        scalars = step_lib.step_scalars(
+            counters.batch_idx, counters.cur_nimg, cfg.batch_size,
+            cfg.ema_kimg, cfg.ema_rampup, loss)
+        state = builder(state, run_key, real["image"], real["label"], gen_c,
+                        scalars)
+        counters.cur_nimg += cfg.batch_size
+        counters.batch_idx += 1
 
-      done = counters.cur_nimg >= cfg.total_kimg * 1000
-      if (not done and counters.cur_tick != 0 and counters.cur_nimg <
-          tick_start_nimg + cfg.tick_kimg * 1000):
-        continue
+        done = counters.cur_nimg >= cfg.total_kimg * 1000
+        preempted = not done and notice.reached()
+        if (not done and counters.cur_tick != 0 and counters.cur_nimg <
+            tick_start_nimg + cfg.tick_kimg * 1000):
+          if preempted:
+            check_finite()
+            save(tick_reports=_local(state.reports))
+            raise preempted_error()
+          continue
 
-      # Tick: check, report, snapshot (reading the flag waits for the
-      # dispatched iterations, so the tick's timing covers their compute).
-      nonfinite = bool(_local(state.nonfinite))
-      tick_end_time = time.time()
-      if nonfinite:
-        raise TrainingDiverged(
-            f"NaN/Inf in a loss or gradient during tick {counters.cur_tick} "
-            f"(kimg {tick_start_nimg / 1e3:.1f} to "
-            f"{counters.cur_nimg / 1e3:.1f}); stopped without saving. The "
-            f"last good checkpoint is step {ckpts.latest_step()} in "
-            f"{ckpts.directory}")
-      moments = _local(state.reports)
-      state = step_lib.reset_reports(state)
-      reported |= {name for name, m in moments.items() if m[0] > 0}
-      tick_stats = stats_lib.summarize(moments, reported)
-      tick_kimg = (counters.cur_nimg - tick_start_nimg) / 1e3
-      tick_stats.update({
-          "Progress/tick": stats_lib.scalar(counters.cur_tick),
-          "Progress/kimg": stats_lib.scalar(counters.cur_nimg / 1e3),
-          "Timing/total_sec": stats_lib.scalar(tick_end_time - start_time),
-          "Timing/sec_per_tick": stats_lib.scalar(
-              tick_end_time - tick_start_time),
-          "Timing/sec_per_kimg": stats_lib.scalar(
-              (tick_end_time - tick_start_time) / max(tick_kimg, 1e-8)),
-          "Timing/maintenance_sec": stats_lib.scalar(maintenance_time),
-          "Resources/cpu_mem_gb": stats_lib.scalar(
-              psutil.Process(os.getpid()).memory_info().rss / 2 ** 30),
-          "Progress/augment": stats_lib.scalar(
-              float(_local(state.augment_p)) if loss.augment else 0.0),
-          "Timing/total_hours": stats_lib.scalar(
-              (tick_end_time - start_time) / 3600),
-          "Timing/total_days": stats_lib.scalar(
-              (tick_end_time - start_time) / 86400),
-      })
-      _log(stats_lib.tick_line(tick_stats))
-      if is_main:
-        if done or counters.cur_tick % image_ticks == 0:
-          snapshots.save_grid(
-              render(_local(state.g_ema), grid_z, grid_c),
-              workdir / f"fakes{counters.cur_nimg // 1000:06d}.png", grid)
-        log.write(tick_stats, cur_nimg=counters.cur_nimg,
-                  walltime=tick_end_time - start_time)
-      last_stats = tick_stats
-      counters.cur_tick += 1
-      if done or (counters.cur_tick - 1) % cfg.snapshot_ticks == 0:
-        ckpts.save(counters.batch_idx,
-                   networks=step_lib.variables_of(state),
-                   optimizer=_optimizer_of(state),
-                   meta={"counters": dataclasses.asdict(counters),
-                         "stats_lines": log.lines if log else 0,
-                         "networks": network_meta, "config": cfg.to_dict()},
-                   data_iterator=iterator)
+        # Tick: check, report, snapshot (reading the flag waits for the
+        # dispatched iterations, so the tick's timing covers their compute).
+        check_finite()
+        tick_end_time = time.time()
+        moments = _local(state.reports)
+        state = step_lib.reset_reports(state)
+        reported |= {name for name, m in moments.items() if m[0] > 0}
+        tick_stats = stats_lib.summarize(moments, reported)
+        tick_kimg = (counters.cur_nimg - tick_start_nimg) / 1e3
+        tick_stats.update({
+            "Progress/tick": stats_lib.scalar(counters.cur_tick),
+            "Progress/kimg": stats_lib.scalar(counters.cur_nimg / 1e3),
+            "Timing/total_sec": stats_lib.scalar(tick_end_time - start_time),
+            "Timing/sec_per_tick": stats_lib.scalar(
+                tick_end_time - tick_start_time),
+            "Timing/sec_per_kimg": stats_lib.scalar(
+                (tick_end_time - tick_start_time) / max(tick_kimg, 1e-8)),
+            "Timing/maintenance_sec": stats_lib.scalar(maintenance_time),
+            "Resources/cpu_mem_gb": stats_lib.scalar(
+                psutil.Process(os.getpid()).memory_info().rss / 2 ** 30),
+            "Progress/augment": stats_lib.scalar(
+                float(_local(state.augment_p)) if loss.augment else 0.0),
+            "Timing/total_hours": stats_lib.scalar(
+                (tick_end_time - start_time) / 3600),
+            "Timing/total_days": stats_lib.scalar(
+                (tick_end_time - start_time) / 86400),
+        })
+        _log(stats_lib.tick_line(tick_stats))
         if is_main:
-          snapshot_metrics(G, _local(state.g_ema), workdir,
-                           ckpts.directory / str(counters.batch_idx))
-      tick_start_nimg = counters.cur_nimg
-      tick_start_time = time.time()
-      maintenance_time = tick_start_time - tick_end_time
-      if done:
-        break
+          if done or counters.cur_tick % image_ticks == 0:
+            snapshots.save_grid(
+                render(_local(state.g_ema), grid_z, grid_c),
+                workdir / f"fakes{counters.cur_nimg // 1000:06d}.png", grid)
+          log.write(tick_stats, cur_nimg=counters.cur_nimg,
+                    walltime=tick_end_time - start_time)
+        last_stats = tick_stats
+        counters.cur_tick += 1
+        tick_start_nimg = counters.cur_nimg
+        if (done or preempted or
+            (counters.cur_tick - 1) % cfg.snapshot_ticks == 0):
+          save()
+          if is_main and not preempted:
+            snapshot_metrics(G, _local(state.g_ema), workdir,
+                             ckpts.directory / str(counters.batch_idx))
+        if preempted:
+          raise preempted_error()
+        tick_start_time = time.time()
+        maintenance_time = tick_start_time - tick_end_time
+        if done:
+          break
   finally:
     ckpts.wait()
     ckpts.close()
@@ -406,6 +443,18 @@ def _gen_labels(labels: np.ndarray, cfg, batch_idx: int, num_phases: int
   local = cfg.batch_size // jax.process_count()
   start = jax.process_index() * local
   return labels[idx[start:start + local]]
+
+
+def _tick_in_progress(meta: dict, counters: Counters) -> tuple[int, dict]:
+  """(cur_nimg at the tick's start, report moments so far) of the tick a
+  checkpoint was saved in: those saved with it mid-tick (on preemption),
+  else a tick starting at the checkpoint."""
+  tick = meta.get("tick")
+  if tick is None:
+    return counters.cur_nimg, step_lib.empty_reports()
+  return tick["start_nimg"], {
+      name: np.asarray(tick["reports"].get(name, (0, 0, 0)), np.float32)
+      for name in step_lib.empty_reports()}
 
 
 def _optimizer_of(state: step_lib.TrainState) -> dict:

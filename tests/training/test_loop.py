@@ -1,9 +1,10 @@
-"""`sg3jax train` end to end: outputs, kill -9 and resume, two processes,
-divergence, and bad configurations.
+"""`sg3jax train` end to end: outputs, kill -9 and resume, unreadable
+checkpoints, two processes preempted by SIGTERM and resumed, divergence,
+and bad configurations.
 
 The runs are subprocesses of the console script on the tiny config
-(tests/training/tiny.py); they share a persistent compilation cache, so
-only the first run of each program compiles.
+(tests/training/tiny.py); single-process runs share a persistent
+compilation cache, so only the first run of each program compiles.
 """
 
 import atexit
@@ -21,6 +22,7 @@ import jax
 import numpy as np
 import portpicker
 from absl.testing import absltest
+from absl.testing import parameterized
 from PIL import Image
 
 from sg3jax import checkpoint
@@ -61,7 +63,46 @@ def _losses(stats_path):
            s["Loss/D/loss"]["mean"]) for s in lines]
 
 
-class TrainRunTest(absltest.TestCase):
+def _training_stats(run):
+  """stats.jsonl of a run without its times and memory use (as JSON text,
+  so that NaN equals NaN)."""
+  lines = [json.loads(line) for line in
+           (pathlib.Path(run) / "stats.jsonl").read_text().splitlines()]
+  return [json.dumps({k: v for k, v in s.items() if not k.startswith(
+      ("Timing/", "Resources/", "timestamp"))}, sort_keys=True)
+          for s in lines]
+
+
+def _assert_same_networks(run, reference):
+  ours, theirs = (checkpoint.load_networks(r) for r in (run, reference))
+  for name in ("G", "D", "G_ema"):
+    jax.tree.map(np.testing.assert_array_equal, ours[name][1],
+                 theirs[name][1])
+
+
+def _truncate_largest_file(step_dir):
+  """Cuts the largest file of the checkpoint's networks in half; returns
+  its new size."""
+  path = max((p for p in (step_dir / "networks").rglob("*") if p.is_file()),
+             key=lambda p: p.stat().st_size)
+  data = path.read_bytes()
+  path.write_bytes(data[:len(data) // 2])
+  return len(data) // 2
+
+
+# A checkpoint made unreadable, and a pattern of the problem the warning
+# names.
+_CORRUPTIONS = {
+    "truncated_file": (_truncate_largest_file, "OUT_OF_RANGE"),
+    "deleted_file": (lambda d: (d / "networks" / "manifest.ocdbt").unlink(),
+                     "manifest.ocdbt missing"),
+    "garbled_metadata": (
+        lambda d: (d / "meta" / "metadata").write_text('{"counters": {'),
+        "JSONDecodeError"),
+}
+
+
+class TrainRunTest(parameterized.TestCase):
   """Shares one uninterrupted run among the tests."""
 
   @classmethod
@@ -153,14 +194,69 @@ class TrainRunTest(absltest.TestCase):
     resumed = _run(workdir)
     self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
     self.assertIn("resumed", resumed.stdout)
-    ours = checkpoint.load_networks(workdir)
-    reference = checkpoint.load_networks(self.reference)
-    for name in ("G", "D", "G_ema"):
-      jax.tree.map(np.testing.assert_array_equal, ours[name][1],
-                   reference[name][1])
+    _assert_same_networks(workdir, self.reference)
     # Same batches and random numbers: identical per-tick losses, and each
     # tick logged once.
     self.assertEqual(_losses(workdir / "stats.jsonl"),
+                     _losses(self.reference / "stats.jsonl"))
+
+  def _copy_of_reference(self, name):
+    copy = self.root / name
+    shutil.copytree(self.reference, copy)
+    return copy
+
+  @parameterized.named_parameters(*_CORRUPTIONS.items())
+  def test_an_unreadable_latest_checkpoint_is_skipped(self, corruption):
+    corrupt, problem = corruption
+    run = self._copy_of_reference(self._testMethodName)
+    corrupt(run / "checkpoints" / str(_ITERATIONS))
+    with self.assertWarnsRegex(
+        RuntimeWarning, f"skipping checkpoint {_ITERATIONS}, unreadable: "
+        f".*{problem}"):
+      loaded = checkpoints.load_run_networks(run)
+    previous = checkpoints.load_run_networks(self.reference,
+                                             _ITERATIONS - 1)
+    for name in ("G", "D", "G_ema"):
+      jax.tree.map(np.testing.assert_array_equal, loaded[name][1],
+                   previous[name][1])
+    # Reading moves nothing.
+    self.assertTrue((run / "checkpoints" / str(_ITERATIONS)).is_dir())
+
+  def test_no_readable_checkpoint_stops_the_resume(self):
+    run = self._copy_of_reference("all_garbled")
+    steps = [_ITERATIONS - 2, _ITERATIONS - 1, _ITERATIONS]
+    for step in steps:
+      _CORRUPTIONS["garbled_metadata"][0](run / "checkpoints" / str(step))
+    cfg = tiny.tiny_config()
+    cfg.total_kimg = _ITERATIONS * 0.008
+    with self.assertWarnsRegex(RuntimeWarning,
+                               f"skipping checkpoint {_ITERATIONS}"):
+      with self.assertRaisesRegex(
+          ValueError, f"no readable checkpoint: step {steps[2]}: "
+          f"JSONDecodeError: .*; step {steps[1]}: .*; step {steps[0]}: "):
+        loop.train(cfg, run)
+    # Nothing was moved or deleted.
+    self.assertEqual(sorted(int(p.name) for p in
+                            (run / "checkpoints").iterdir()), steps)
+    self.assertFalse((run / checkpoints.UNREADABLE_DIR).exists())
+
+  def test_resume_skips_a_truncated_checkpoint_and_continues_exactly(self):
+    run = self._copy_of_reference("truncated")
+    size = _truncate_largest_file(run / "checkpoints" / str(_ITERATIONS))
+    resumed = _run(run)
+    self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
+    self.assertRegex(resumed.stderr, f"skipping checkpoint {_ITERATIONS}, "
+                     "unreadable: .*OUT_OF_RANGE")
+    self.assertIn(f"(iteration {_ITERATIONS - 1})", resumed.stdout)
+    # The truncated checkpoint was set aside, not deleted.
+    aside = run / checkpoints.UNREADABLE_DIR / str(_ITERATIONS)
+    self.assertIn(f"moved unreadable checkpoint {_ITERATIONS} to {aside}",
+                  resumed.stderr)
+    self.assertIn(size, [p.stat().st_size for p in aside.rglob("*")
+                         if p.is_file()])
+    # The last iteration ran again, as in the uninterrupted run.
+    _assert_same_networks(run, self.reference)
+    self.assertEqual(_losses(run / "stats.jsonl"),
                      _losses(self.reference / "stats.jsonl"))
 
   def test_divergence_stops_without_saving(self):
@@ -193,36 +289,74 @@ def tiny_kwargs(run, name):
 
 
 class TwoProcessTest(absltest.TestCase):
+  """Two processes of 2 CPU devices each (jax.distributed on localhost)."""
 
-  def test_two_processes_train_checkpoint_and_resume(self):
-    workdir = pathlib.Path(self.create_tempdir().full_path) / "run"
+  def launch(self, workdir, *flags, sigterm_after_step=None):
+    """Runs the training command on both processes; their stdouts.
 
-    def launch(total_kimg):
-      port = portpicker.pick_unused_port()
-      procs = [subprocess.Popen(
-          [sys.executable, "-m", "sg3jax.train",
-           "--config=tests/training/tiny.py", f"--workdir={workdir}",
-           f"--config.total_kimg={total_kimg}", "--config.batch_size=16",
-           f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
-           f"--process_id={i}", "--cpu_devices=2"],
-          cwd=_REPO, env=_env(), stdout=subprocess.PIPE,
-          stderr=subprocess.PIPE, text=True) for i in range(2)]
-      outs = [p.communicate(timeout=600) for p in procs]
-      for proc, (_, err) in zip(procs, outs):
-        self.assertEqual(proc.returncode, 0, err[-3000:])
-      return [out for out, _ in outs]
+    With `sigterm_after_step`, process 1 alone gets SIGTERM once that
+    checkpoint exists.
+    """
+    port = portpicker.pick_unused_port()
+    # No persistent compilation cache: its keys differ between processes
+    # and only process 0 writes it, so process 0 alone would load the
+    # programs while process 1 compiles them; on a loaded machine the gap
+    # outlasts gloo's 30 s wait for the first collective.
+    env = {k: v for k, v in _env().items()
+           if k != "JAX_COMPILATION_CACHE_DIR"}
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "sg3jax.train",
+         "--config=tests/training/tiny.py", f"--workdir={workdir}",
+         "--config.batch_size=16", *flags,
+         f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+         f"--process_id={i}", "--cpu_devices=2"],
+        cwd=_REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True) for i in range(2)]
+    if sigterm_after_step is not None:
+      checkpoint_dir = workdir / "checkpoints" / str(sigterm_after_step)
+      deadline = time.time() + 300
+      while (time.time() < deadline and not checkpoint_dir.exists() and
+             procs[1].poll() is None):
+        time.sleep(0.01)
+      procs[1].send_signal(signal.SIGTERM)
+    outs = [p.communicate(timeout=600) for p in procs]
+    for proc, (_, err) in zip(procs, outs):
+      self.assertEqual(proc.returncode, 0, err[-3000:])
+    return [out for out, _ in outs]
 
-    first = launch(0.048)  # 3 iterations of 16
-    self.assertIn("on 4 devices (2 processes)", first[0])
-    self.assertIn("tick 2 ", first[0])
-    self.assertNotIn("tick", first[1])  # only process 0 logs
-    self.assertLen((workdir / "stats.jsonl").read_text().splitlines(), 3)
-    second = launch(0.08)  # 2 more iterations after resuming
-    self.assertIn("resumed", second[0])
-    self.assertLen((workdir / "stats.jsonl").read_text().splitlines(), 5)
-    networks = checkpoint.load_networks(workdir)
-    self.assertTrue(all(np.all(np.isfinite(x)) for x in
-                        jax.tree.leaves(networks["G_ema"][1])))
+  def test_sigterm_to_one_process_checkpoints_and_resumes_exactly(self):
+    root = pathlib.Path(self.create_tempdir().full_path)
+    iterations = 8  # of 16 images
+    # Tick 0 is the first iteration, tick 1 the others: a preemption after
+    # checkpoint 1 stops mid-tick.
+    flags = (f"--config.total_kimg={iterations * 0.016}",
+             "--config.tick_kimg=10")
+    reference = self.launch(root / "reference", *flags)
+    self.assertIn("on 4 devices (2 processes)", reference[0])
+    self.assertIn("tick 1 ", reference[0])
+    self.assertNotIn("tick", reference[1])  # only process 0 logs
+
+    workdir = root / "preempted"
+    preempted = self.launch(workdir, *flags, sigterm_after_step=1)
+    for out in preempted:
+      self.assertIn("preempted: stopped at", out)
+    ckpts = checkpoints.RunCheckpoints(workdir)
+    stopped_at = ckpts.latest_step()
+    meta = ckpts.read_meta(stopped_at)
+    ckpts.close()
+    self.assertLess(stopped_at, iterations, "the run ended before SIGTERM")
+    # The tick in progress was saved with the checkpoint: it began after
+    # iteration 1 and had 16 G losses per iteration since.
+    self.assertEqual(meta["tick"]["start_nimg"], 16)
+    self.assertEqual(meta["tick"]["reports"]["Loss/G/loss"][0],
+                     16 * (stopped_at - 1))
+    self.assertLen((workdir / "stats.jsonl").read_text().splitlines(), 1)
+
+    resumed = self.launch(workdir, *flags)
+    self.assertIn(f"(iteration {stopped_at})", resumed[0])
+    _assert_same_networks(workdir, root / "reference")
+    self.assertEqual(_training_stats(workdir),
+                     _training_stats(root / "reference"))
 
 
 def _params(variables):
