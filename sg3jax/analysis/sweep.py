@@ -146,14 +146,24 @@ def _definition(sweep: ml_collections.ConfigDict) -> dict[str, Any]:
   return d
 
 
+def _changed_fields(a: dict, b: dict, prefix: str = "") -> list[str]:
+  """Dotted names of the fields (nested ones spelled out) where a != b."""
+  changed = []
+  for key in sorted(set(a) | set(b)):
+    if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
+      changed += _changed_fields(a[key], b[key], f"{prefix}{key}.")
+    elif a.get(key) != b.get(key):
+      changed.append(prefix + key)
+  return changed
+
+
 def _claim_workdir(workdir: pathlib.Path, definition: dict) -> None:
   """Writes sweep_config.json, or checks the one there is this sweep."""
   path = workdir / "sweep_config.json"
   if path.exists():
     existing = json.loads(path.read_text())
     if existing != definition:
-      changed = sorted(k for k in set(existing) | set(definition)
-                       if existing.get(k) != definition.get(k))
+      changed = _changed_fields(existing, definition)
       raise ValueError(f"{workdir} holds a different sweep (fields "
                        f"{changed} differ from {path}); use a new workdir")
     return

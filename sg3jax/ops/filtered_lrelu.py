@@ -93,10 +93,11 @@ def filtered_lrelu(
   # trace (e.g. designed from a traced cutoff) keep "auto" on XLA.
   filters_traced = any(isinstance(f, jax.core.Tracer) for f in (fu, fd))
   x = _validate.image(x)
-  # float32 taps: the kernels compute in float32; the XLA path rounds them
-  # to x's dtype.
-  fu = _validate.taps("fu", fu, jnp.float32)
-  fd = _validate.taps("fd", fd, jnp.float32)
+  # Taps in at least float32 (the kernels compute in float32 from them);
+  # the XLA path rounds them to x's dtype.
+  taps_dtype = jnp.promote_types(x.dtype, jnp.float32)
+  fu = _validate.taps("fu", fu, taps_dtype)
+  fd = _validate.taps("fd", fd, taps_dtype)
   b = _validate.bias(b, x.shape[-1], x.dtype)
   for name, factor in (("up", up), ("down", down)):
     if not isinstance(factor, (int, np.integer)) or factor < 1:
@@ -207,6 +208,7 @@ def _xla_jvp(p: _Plans, x, fu, fd, b, tangent_x, tangent_b) -> jax.Array:
   down(act'(v) * up(tangent_x + tangent_b)) with v = up(x + b). The
   kernels use it for second order; plain autodiff stages (no custom VJP),
   so that reverse mode can transpose it."""
+  fu, fd = fu.astype(x.dtype), fd.astype(x.dtype)
   _, code = p.activation(apply_plan_autodiff(p.up, x + b, fu))
   u = apply_plan_autodiff(p.up, tangent_x + tangent_b, fu)
   return apply_plan_autodiff(
