@@ -101,10 +101,7 @@ def load_networks(directory: str | pathlib.Path, *, step: int | None = None
     raise ValueError(f"step: only a training run directory has steps; "
                      f"{directory} is not one")
   meta = read_network_meta(directory)
-  modules, abstract = {}, {}
-  for name, entry in meta.items():
-    modules[name], abstract[name] = convert.build_module(
-        entry["class_name"], entry["init_kwargs"])
+  modules, abstract = convert.build_modules(meta)
   with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
     restored = checkpointer.restore(directory, ocp.args.Composite(
         variables=ocp.args.StandardRestore(abstract)))

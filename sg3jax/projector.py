@@ -62,9 +62,10 @@ class Projection:
   """What `project` returns."""
   w_steps: np.ndarray  # [num_steps, B, w_dim]: w after each step
   dist_steps: np.ndarray  # [num_steps, B]: LPIPS distance at each step
-  # StyleGAN2's optimised noise maps {variable path: [B, H, W]}; {} for
+  # StyleGAN2's optimised noise maps {variable path: [B, H, W]}, kept on
+  # the device (`images` renders every step of a video with them); {} for
   # StyleGAN3.
-  noise: dict[tuple[str, ...], np.ndarray]
+  noise: dict[tuple[str, ...], jax.Array]
 
   def ws(self, num_ws: int, step: int = -1) -> np.ndarray:
     """ws `[B, num_ws, w_dim]` of `step` (default: the last)."""
@@ -258,4 +259,4 @@ def project(module: Generator, variables: dict, targets: np.ndarray,
       callback(step, dist_steps[-1])
   return Projection(
       w_steps=np.stack(w_steps), dist_steps=np.stack(dist_steps),
-      noise={p: np.asarray(v) for p, v in params["noise"].items()})
+      noise=dict(params["noise"]))

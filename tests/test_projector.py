@@ -65,7 +65,7 @@ class StyleGAN2ProjectionTest(absltest.TestCase):
     # The official "resnet" fixture: 16x16, noise strengths non-zero.
     module, variables, _, _ = test_stylegan2_generator._converted("resnet")
     vgg = vgg16.VGG16()
-    vgg_variables = vgg16.variables_from_state_dict(random_state_dict())
+    vgg_variables = vgg16.vgg16_from_state_dict(random_state_dict())[1]
     ws = analysis.map_latents(
         variables, analysis.seed_latents([1, 2], module.z_dim),
         np.zeros((2, 0), np.float32), module=module)

@@ -12,6 +12,12 @@ from jax.experimental import pallas as pl
 from kernels.filtered_lrelu import plan as planning
 
 
+def block_start(window: planning.AxisWindow, i: jax.Array) -> jax.Array:
+  """`window.block_start` of a traced tile index."""
+  return jnp.clip(i * window.step + window.offset, 0,
+                  window.extent - window.block)
+
+
 class Unsupported(ValueError):
   """The kernel cannot serve this call (shape, dtype or on-chip budget)."""
 

@@ -37,6 +37,7 @@ from kernels.filtered_lrelu import plan as planning
 from kernels.filtered_lrelu import stages
 from kernels.filtered_lrelu.common import KernelConfig
 from kernels.filtered_lrelu.common import Tiling
+from kernels.filtered_lrelu.common import block_start
 from kernels.filtered_lrelu.common import Unsupported
 from kernels.filtered_lrelu.common import cost_estimate
 
@@ -74,10 +75,6 @@ class Tiles:
   extents: tuple[tuple[int, int], ...]
   num_slots: int
 
-  @property
-  def slot_bytes(self) -> int:
-    return sum(r * c for r, c in self.buffers) * self.channels * 4
-
 
 # The scratch buffers of each kernel, in kernel argument order.
 _FORWARD_BUFFERS = ("x_win", "up_cols", "mid", "down_cols", "out")
@@ -90,11 +87,9 @@ def _passes(cfg: KernelConfig, rows, cols, backward: bool):
   elementwise buffers, buffers in kernel order, the placed windows)."""
   fu_sep = len(cfg.geometry.fu_shape) == 1
   fd_sep = len(cfg.geometry.fd_shape) == 1
-  x = (rows.windows[0].size, cols.windows[0].size)
-  mid = (rows.mid, cols.mid)
   up_mid = "v" if backward else "mid"  # the upsampled x
-  extents = {"x_win": x, "up_cols": (x[0], cols.mid), up_mid: mid,
-             "out": (rows.tile, cols.tile)}
+  extents = stages.buffer_extents(cfg, rows, cols, backward)
+  extents["out"] = (rows.tile, cols.tile)
   passes = []
 
   def add_filter(src, dst, scratch, separable, row_stage, col_stage):
@@ -107,13 +102,9 @@ def _passes(cfg: KernelConfig, rows, cols, backward: bool):
   up_r, up_c = rows.stages[0], cols.stages[0]
   add_filter("x_win", up_mid, "up_cols", fu_sep, up_r, up_c)
   if not backward:
-    extents["down_cols"] = (rows.mid, cols.tile)
     add_filter("mid", "out", "down_cols", fd_sep, rows.stages[1],
                cols.stages[1])
     return extents, passes, ["mid"], _FORWARD_BUFFERS, ["x_win"]
-  dy = (rows.windows[1].size, cols.windows[1].size)
-  extents.update(dy_win=dy, adjoint_cols=(dy[0], cols.mid), dmid=mid,
-                 dx_cols=(rows.mid, cols.tile))
   add_filter("dy_win", "dmid", "adjoint_cols", fd_sep, rows.stages[1],
              cols.stages[1])
   add_filter("dmid", "out", "dx_cols", fu_sep, rows.stages[2],
@@ -143,10 +134,10 @@ def _buffer_shapes(cfg: KernelConfig, rows, cols, channels: int,
   for name in pointwise + ["out"]:
     r, c = extents[name]
     c = stages.next_pow2(c)
-    grow(name, (planning.cdiv(r, 8) * 8, c))
+    grow(name, (planning.round_up(r, 8), c))
   windows = (rows.windows, cols.windows)
   for name, row_window, col_window in zip(placed, *windows):
-    grow(name, (max(p.dst + planning.cdiv(p.length, 8) * 8
+    grow(name, (max(p.dst + planning.round_up(p.length, 8)
                     for p in row_window.placements()),
                 max(p.dst + stages.next_pow2(p.length)
                     for p in col_window.placements())))
@@ -158,7 +149,7 @@ def _buffer_shapes(cfg: KernelConfig, rows, cols, channels: int,
       data.append((1, 1))
       continue
     r, c = need[name]
-    allocated.append((planning.cdiv(r, 8) * 8, c))
+    allocated.append((planning.round_up(r, 8), c))
     data.append(extents[name])
   return tuple(allocated), tuple(data)
 
@@ -281,8 +272,8 @@ def _place_window(mem: stages.Memory, src_ref, window: stages.View, *,
   if bias_ref is not None:
     bias = pltriton.load(bias_ref.at[channels], mask=in_channels[0, 0],
                          other=0.0).astype(jnp.float32)
-  row_start = _block_start(row_window, item.i)
-  col_start = _block_start(col_window, item.j)
+  row_start = block_start(row_window, item.i)
+  col_start = block_start(col_window, item.j)
   for rp in row_window.placements():
     for cp in col_window.placements():
       width = stages.next_pow2(cp.length)
@@ -303,11 +294,6 @@ def _place_window(mem: stages.Memory, src_ref, window: stages.View, *,
               pl.ds(rp.dst + start, size), pl.ds(cp.dst, width),
               pl.ds(0, tiles.channels))], values, mask=mask)
         mem.in_chunks(rp.length, chunk, copy)
-
-
-def _block_start(window: planning.AxisWindow, i):
-  return jnp.clip(i * window.step + window.offset, 0,
-                  window.extent - window.block)
 
 
 def _store_tile(mem: stages.Memory, out: stages.View, dst_ref, item: _Item,

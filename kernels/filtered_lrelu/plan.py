@@ -160,22 +160,11 @@ class AxisPlan:
   mid: int  # window length of the upsampled signal
 
 
-def _uniform_window(stage: AxisStage, tile: int, num_tiles: int
-                    ) -> tuple[int, int, int, int]:
-  """(step, offset, size, local_pad0) of the inputs that output tiles
-  [i * tile, + tile) read; the same size and pad0 for every tile."""
-  start0, size, pad0 = stage.window(0, tile)
-  if num_tiles > 1:
-    start1, size1, pad1 = stage.window(tile, tile)
-    if (size1, pad1) != (size, pad0):
-      raise ValueError(f"tile {tile}: windows of {stage} are not uniform")
-    return start1 - start0, start0, size, pad0
-  return 0, start0, size, pad0
-
-
 def _chain_window(stage: AxisStage, out_step: int, out_offset: int,
                   count: int, num_tiles: int) -> tuple[int, int, int, int]:
-  """`_uniform_window` for outputs [i * out_step + out_offset, + count)."""
+  """(step, offset, size, local_pad0) of the inputs that tile i's outputs
+  [i * out_step + out_offset, + count) read; the same size and pad0 for
+  every tile."""
   start0, size, pad0 = stage.window(out_offset, count)
   if num_tiles == 1:
     return 0, start0, size, pad0
@@ -186,7 +175,7 @@ def _chain_window(stage: AxisStage, out_step: int, out_offset: int,
   return start1 - start0, start0, size, pad0
 
 
-def _round_up(n: int, multiple: int) -> int:
+def round_up(n: int, multiple: int) -> int:
   return cdiv(n, multiple) * multiple
 
 
@@ -197,11 +186,11 @@ def forward_axis(up_stage: AxisStage, down_stage: AxisStage, tile: int,
   Input windows are loaded in lengths that are multiples of `align`.
   """
   num_tiles = cdiv(down_stage.out_size, tile)
-  mid_step, mid_offset, mid, down_pad0 = _uniform_window(
-      down_stage, tile, num_tiles)
+  mid_step, mid_offset, mid, down_pad0 = _chain_window(
+      down_stage, tile, 0, tile, num_tiles)
   x_step, x_offset, x_size, up_pad0 = _chain_window(
       up_stage, mid_step, mid_offset, mid, num_tiles)
-  x_window = AxisWindow(_round_up(x_size, align), x_step, x_offset,
+  x_window = AxisWindow(round_up(x_size, align), x_step, x_offset,
                         up_stage.in_size, num_tiles)
   stages = (
       polyphase(up_stage.up, 1, up_stage.taps, up_pad0, x_size, mid),
@@ -216,16 +205,16 @@ def backward_axis(up_stage: AxisStage, down_stage: AxisStage, tile: int,
   windows are loaded in lengths that are multiples of `align`."""
   up_adjoint, down_adjoint = up_stage.adjoint(), down_stage.adjoint()
   num_tiles = cdiv(up_stage.in_size, tile)
-  mid_step, mid_offset, mid, adjoint_pad0 = _uniform_window(
-      up_adjoint, tile, num_tiles)
+  mid_step, mid_offset, mid, adjoint_pad0 = _chain_window(
+      up_adjoint, tile, 0, tile, num_tiles)
   x_step, x_offset, x_size, up_pad0 = _chain_window(
       up_stage, mid_step, mid_offset, mid, num_tiles)
   dy_step, dy_offset, dy_size, down_pad0 = _chain_window(
       down_adjoint, mid_step, mid_offset, mid, num_tiles)
   windows = (
-      AxisWindow(_round_up(x_size, align), x_step, x_offset,
+      AxisWindow(round_up(x_size, align), x_step, x_offset,
                  up_stage.in_size, num_tiles),
-      AxisWindow(_round_up(dy_size, align), dy_step, dy_offset,
+      AxisWindow(round_up(dy_size, align), dy_step, dy_offset,
                  down_stage.out_size, num_tiles))
   stages = (
       polyphase(up_stage.up, 1, up_stage.taps, up_pad0, x_size, mid),

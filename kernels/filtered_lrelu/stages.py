@@ -228,6 +228,27 @@ def stage_extents(mem: Memory, src_extent: tuple[int, int], channels: int,
   return tuple(read), tuple(written)
 
 
+def buffer_extents(cfg, rows: planning.AxisPlan, cols: planning.AxisPlan,
+                   backward: bool) -> dict[str, tuple[int, int]]:
+  """(rows, cols) holding data of each buffer of `forward_passes` or
+  `backward_passes`; the column-pass buffers of a 2-D filter are unused
+  (absent)."""
+  fu_sep = len(cfg.geometry.fu_shape) == 1
+  fd_sep = len(cfg.geometry.fd_shape) == 1
+  x = (rows.windows[0].size, cols.windows[0].size)
+  mid = (rows.mid, cols.mid)
+  extents = dict(x_win=x, up_cols=(x[0], cols.mid) if fu_sep else None)
+  if not backward:
+    extents.update(mid=mid, down_cols=(rows.mid, cols.tile) if fd_sep
+                   else None)
+  else:
+    dy = (rows.windows[1].size, cols.windows[1].size)
+    extents.update(v=mid, dy_win=dy, dmid=mid,
+                   adjoint_cols=(dy[0], cols.mid) if fd_sep else None,
+                   dx_cols=(rows.mid, cols.tile) if fu_sep else None)
+  return {name: e for name, e in extents.items() if e is not None}
+
+
 def forward_passes(mem: Memory, cfg, rows: planning.AxisPlan,
                    cols: planning.AxisPlan, bufs: dict[str, View],
                    fu_ref, fd_ref, out: View,

@@ -36,6 +36,7 @@ from kernels.filtered_lrelu import plan as planning
 from kernels.filtered_lrelu import stages
 from kernels.filtered_lrelu.common import KernelConfig
 from kernels.filtered_lrelu.common import Tiling
+from kernels.filtered_lrelu.common import block_start
 from kernels.filtered_lrelu.common import Unsupported
 from kernels.filtered_lrelu.common import cost_estimate
 
@@ -49,8 +50,8 @@ _CHUNK_VREGS = 16
 
 def _padded_bytes(rows: int, cols: int, channels: int, itemsize: int) -> int:
   """VMEM bytes of a [rows, cols, channels] buffer in (8, 128) tiles."""
-  return (rows * planning.cdiv(cols, _SUBLANES) * _SUBLANES *
-          planning.cdiv(channels, _LANES) * _LANES * itemsize)
+  return (rows * planning.round_up(cols, _SUBLANES) *
+          planning.round_up(channels, _LANES) * itemsize)
 
 
 def _chunk_rows(cols: int, channels: int) -> int:
@@ -103,14 +104,20 @@ def _over_lane_groups(channels: int, group) -> None:
 _MEMORY = stages.Memory(chunk_rows=_chunk_rows)
 
 
+def _window_placer(src_ref, rows: planning.AxisPlan, cols: planning.AxisPlan,
+                   index: int, lane_start, bias=None):
+  """`_place_window` of kernel input `index`'s window (0: x, 1: dy)."""
+  return functools.partial(_place_window, src_ref,
+                           row_window=rows.windows[index],
+                           col_window=cols.windows[index],
+                           lane_start=lane_start, bias=bias)
+
+
 def _forward_kernel(x_ref, b_ref, fu_ref, fd_ref, y_ref, *scratch,
                     cfg: KernelConfig, rows: planning.AxisPlan,
                     cols: planning.AxisPlan):
   def group(lane_start, lanes):
-    place_x = functools.partial(_place_window, x_ref,
-                                row_window=rows.windows[0],
-                                col_window=cols.windows[0],
-                                lane_start=lane_start, bias=b_ref)
+    place_x = _window_placer(x_ref, rows, cols, 0, lane_start, bias=b_ref)
     stages.forward_passes(
         _MEMORY, cfg, rows, cols,
         _views(cfg, rows, cols, scratch, lanes, backward=False), fu_ref,
@@ -124,14 +131,8 @@ def _backward_kernel(x_ref, dy_ref, b_ref, fu_ref, fd_ref, dx_ref, *scratch,
                      cfg: KernelConfig, rows: planning.AxisPlan,
                      cols: planning.AxisPlan):
   def group(lane_start, lanes):
-    place_x = functools.partial(_place_window, x_ref,
-                                row_window=rows.windows[0],
-                                col_window=cols.windows[0],
-                                lane_start=lane_start, bias=b_ref)
-    place_dy = functools.partial(_place_window, dy_ref,
-                                 row_window=rows.windows[1],
-                                 col_window=cols.windows[1],
-                                 lane_start=lane_start)
+    place_x = _window_placer(x_ref, rows, cols, 0, lane_start, bias=b_ref)
+    place_dy = _window_placer(dy_ref, rows, cols, 1, lane_start)
     stages.backward_passes(
         _MEMORY, cfg, rows, cols,
         _views(cfg, rows, cols, scratch, lanes, backward=True), fu_ref,
@@ -147,12 +148,10 @@ def _backward_kernel(x_ref, dy_ref, b_ref, fu_ref, fd_ref, dx_ref, *scratch,
 
 @dataclasses.dataclass(frozen=True)
 class Tiles:
-  """A tiling of one kernel: lanes per program, the row and column plans,
-  and the VMEM it needs."""
+  """A tiling of one kernel: lanes per program, the row and column plans."""
   channels: int
   rows: planning.AxisPlan
   cols: planning.AxisPlan
-  vmem_bytes: int
 
 
 def _channel_block(channels: int) -> int:
@@ -164,7 +163,7 @@ def _channel_block(channels: int) -> int:
 def _tile_size(out_size: int, num_tiles: int, multiple: int) -> int:
   if num_tiles == 1:
     return out_size
-  return planning.cdiv(planning.cdiv(out_size, num_tiles), multiple) * multiple
+  return planning.round_up(planning.cdiv(out_size, num_tiles), multiple)
 
 
 # The buffers of each kernel, and which VMEM scratch buffer holds each: a
@@ -175,32 +174,12 @@ _BACKWARD_BUFFERS = dict(x_win=0, up_cols=1, v=2, dy_win=0, adjoint_cols=1,
                          dmid=3, dx_cols=1)
 
 
-def _buffer_extents(cfg: KernelConfig, rows, cols, backward: bool
-                    ) -> dict[str, tuple[int, int]]:
-  """(rows, cols) holding data of each buffer; the column-pass buffers of a
-  2-D filter are unused (absent)."""
-  fu_sep = len(cfg.geometry.fu_shape) == 1
-  fd_sep = len(cfg.geometry.fd_shape) == 1
-  x = (rows.windows[0].size, cols.windows[0].size)
-  mid = (rows.mid, cols.mid)
-  extents = dict(x_win=x, up_cols=(x[0], cols.mid) if fu_sep else None)
-  if not backward:
-    extents.update(mid=mid, down_cols=(rows.mid, cols.tile) if fd_sep
-                   else None)
-  else:
-    dy = (rows.windows[1].size, cols.windows[1].size)
-    extents.update(v=mid, dy_win=dy, dmid=mid,
-                   adjoint_cols=(dy[0], cols.mid) if fd_sep else None,
-                   dx_cols=(rows.mid, cols.tile) if fu_sep else None)
-  return {name: e for name, e in extents.items() if e is not None}
-
-
 def _scratch_shapes(cfg: KernelConfig, rows, cols, backward: bool
                     ) -> list[tuple[int, int]]:
   """[rows, cols] of each VMEM scratch buffer: the largest buffer it holds."""
   slots = _BACKWARD_BUFFERS if backward else _FORWARD_BUFFERS
   shapes = [(1, 1)] * (max(slots.values()) + 1)
-  for name, (r, c) in _buffer_extents(cfg, rows, cols, backward).items():
+  for name, (r, c) in stages.buffer_extents(cfg, rows, cols, backward).items():
     slot = slots[name]
     shapes[slot] = (max(shapes[slot][0], r), max(shapes[slot][1], c))
   return shapes
@@ -212,8 +191,8 @@ def _views(cfg: KernelConfig, rows, cols, scratch, lanes: int,
   first `lanes` channels."""
   slots = _BACKWARD_BUFFERS if backward else _FORWARD_BUFFERS
   return {name: stages.View(scratch[slots[name]], extent=extent, lanes=lanes)
-          for name, extent in _buffer_extents(cfg, rows, cols,
-                                              backward).items()}
+          for name, extent in stages.buffer_extents(cfg, rows, cols,
+                                                     backward).items()}
 
 
 def _vmem_bytes(cfg: KernelConfig, rows, cols, channels: int, itemsize: int,
@@ -254,7 +233,7 @@ def plan_tiles(cfg: KernelConfig, dtype, *, backward: bool,
     cols = g.axis_plan(1, tile_w, backward=backward, align=_SUBLANES)
     vmem = _vmem_bytes(cfg, rows, cols, channels, itemsize, backward)
     if vmem <= VMEM_BUDGET_BYTES:
-      return Tiles(channels, rows, cols, vmem)
+      return Tiles(channels, rows, cols)
     smallest = vmem
     if tile_h <= multiple and tile_w <= col_multiple:
       break
@@ -270,16 +249,11 @@ def plan_tiles(cfg: KernelConfig, dtype, *, backward: bool,
 def _window_spec(row_window, col_window, channels: int) -> pl.BlockSpec:
   """An input window (clipped to the array) of program (n, c, i, j)."""
   def index_map(n, c, i, j):
-    return (n, _block_start(row_window, i), _block_start(col_window, j),
+    return (n, block_start(row_window, i), block_start(col_window, j),
             c * channels)
   return pl.BlockSpec((pl.Squeezed(), pl.Element(row_window.block),
                        pl.Element(col_window.block), pl.Element(channels)),
                       index_map)
-
-
-def _block_start(window: planning.AxisWindow, i):
-  return jnp.clip(i * window.step + window.offset, 0,
-                  window.extent - window.block)
 
 
 def _tile_spec(tiles: Tiles) -> pl.BlockSpec:

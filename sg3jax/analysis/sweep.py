@@ -42,7 +42,6 @@ import ml_collections
 
 from sg3jax import checkpoint
 from sg3jax.metrics import metric_main
-from sg3jax.metrics import metric_utils
 from sg3jax.training import loop
 
 INIT = "init"
@@ -134,8 +133,7 @@ def _check_sweep(sweep: ml_collections.ConfigDict) -> None:
   for name, changes in selected_variants(sweep):
     cfg = apply_changes(sweep.base, parse_changes(changes, variant=name),
                         variant=name)
-    for kind in {metric_main.detector_of(m) for m in names} - {None}:
-      metric_utils.load_detector(kind, cfg.detector_dir or None)
+    metric_main.check_detectors(names, cfg.detector_dir or None)
 
 
 def _definition(sweep: ml_collections.ConfigDict) -> dict[str, Any]:

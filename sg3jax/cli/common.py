@@ -11,11 +11,9 @@ import pathlib
 import re
 
 from absl import flags
-import jax
 import numpy as np
 from PIL import Image
 
-from sg3jax import analysis
 
 
 def define_network_flag(flag_values: flags.FlagValues) -> flags.FlagHolder:
@@ -34,12 +32,6 @@ class LatentFlags:
 
   def seed_list(self) -> list[int]:
     return parse_ints(self.seeds.value, "seeds")
-
-  def ws(self, module, variables: dict, seeds: list[int]) -> jax.Array:
-    """ws `[len(seeds), num_ws, w_dim]` of `seeds` with --trunc, --class."""
-    return analysis.seed_ws(module, variables, seeds,
-                            truncation_psi=self.trunc.value,
-                            class_idx=self.class_idx.value)
 
 
 def define_latent_flags(flag_values: flags.FlagValues, *,

@@ -5,6 +5,7 @@ from sg3jax.convert.discriminator import discriminator_from_state_dict
 from sg3jax.convert.generator import generator_from_kwargs
 from sg3jax.convert.generator import generator_from_state_dict
 from sg3jax.convert.networks import build_module
+from sg3jax.convert.networks import build_modules
 from sg3jax.convert.networks import to_json_value
 from sg3jax.convert.official import augment_pipe_settings
 from sg3jax.convert.official import load_official_pickle

@@ -37,3 +37,14 @@ def build_module(class_name: str, init_kwargs: Mapping
   expected = sorted(generator.GENERATOR_CLASSES) + ["Discriminator"]
   raise ValueError(f"class_name: expected one of {expected}, got "
                    f"{class_name!r}")
+
+
+def build_modules(meta: Mapping[str, Mapping]
+                  ) -> tuple[dict[str, nn.Module], dict[str, dict]]:
+  """({name: module}, {name: abstract variables}) of saved networks'
+  metadata {name: {"class_name", "init_kwargs"}}."""
+  modules, abstract = {}, {}
+  for name, entry in meta.items():
+    modules[name], abstract[name] = build_module(entry["class_name"],
+                                                 entry["init_kwargs"])
+  return modules, abstract

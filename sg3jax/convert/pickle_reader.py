@@ -36,11 +36,11 @@ _NETWORK_KEYS = ("G", "D", "G_ema")
 _OPTIONAL_KEYS = ("augment_pipe", "training_set_kwargs")
 
 # The legacy torch serialization of a storage starts with these two pickles.
-_TORCH_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
-_TORCH_PROTOCOL_VERSION = 1001
+TORCH_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+TORCH_PROTOCOL_VERSION = 1001
 
 # torch.<Name>Storage -> little-endian element dtype as stored in the file
-# (bfloat16 as its bits, see `_bfloat16_to_float32`).
+# (bfloat16 as its bits, see `bfloat16_to_float32`).
 _STORAGE_DTYPES = {
     "torch.FloatStorage": np.dtype("<f4"),
     "torch.HalfStorage": np.dtype("<f2"),
@@ -230,7 +230,7 @@ class _StorageUnpickler(pickle.Unpickler):
     return _StorageRef(storage_type.name, storage_type.dtype, key, numel)
 
 
-def _bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
+def bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
   """bfloat16 bit patterns `[n]` uint16 -> the same values, float32.
 
   bfloat16 is the top half of a float32, so this is exact.
@@ -261,9 +261,9 @@ def _read_storage(blob: Any) -> np.ndarray:
   def load() -> Any:
     return _StorageUnpickler(stream).load()
 
-  if load() != _TORCH_MAGIC_NUMBER:
+  if load() != TORCH_MAGIC_NUMBER:
     raise ValueError("storage: bad magic number")
-  if load() != _TORCH_PROTOCOL_VERSION:
+  if load() != TORCH_PROTOCOL_VERSION:
     raise ValueError("storage: unsupported protocol version")
   sys_info = load()
   if not (isinstance(sys_info, dict)
@@ -285,7 +285,7 @@ def _read_storage(blob: Any) -> np.ndarray:
     raise ValueError(f"storage {ref.key}: data truncated")
   array = np.frombuffer(raw, ref.dtype)
   if ref.dtype_name == "torch.BFloat16Storage":
-    return _bfloat16_to_float32(array)
+    return bfloat16_to_float32(array)
   return array
 
 

@@ -43,8 +43,6 @@ from sg3jax.convert import pickle_reader
 from sg3jax.convert.pickle_reader import UnsafePickleError
 
 _ZIP_MAGIC = b"PK\x03\x04"
-_TORCH_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
-_TORCH_PROTOCOL_VERSION = 1001
 _SCRIPT_PREFIX = "__torch__"
 
 # Opcodes whose argument may hold an embedded archive: bytes literals, and
@@ -151,7 +149,7 @@ def _elements(raw: bytes, storage_type, key: str, numel: int) -> np.ndarray:
                      f"{numel} {storage_type.name} elements")
   array = np.frombuffer(raw, storage_type.dtype, count=numel)
   if storage_type.name == "torch.BFloat16Storage":
-    return pickle_reader._bfloat16_to_float32(array)  # pylint: disable=protected-access
+    return pickle_reader.bfloat16_to_float32(array)
   return array
 
 
@@ -190,7 +188,7 @@ class _NoGlobals(pickle.Unpickler):
 def _read_legacy(f) -> Any:
   """The object in a legacy (non-zip) torch.save stream, positioned after
   the magic number."""
-  if _NoGlobals(f).load() != _TORCH_PROTOCOL_VERSION:
+  if _NoGlobals(f).load() != pickle_reader.TORCH_PROTOCOL_VERSION:
     raise ValueError("unsupported legacy protocol version")
   sys_info = _NoGlobals(f).load()
   if not (isinstance(sys_info, dict) and sys_info.get("little_endian")):
@@ -270,7 +268,7 @@ def read_torch_file(path: str | os.PathLike) -> Any:
         magic = _NoGlobals(f).load()
       except UnsafePickleError:
         magic = None
-      if magic == _TORCH_MAGIC_NUMBER:
+      if magic == pickle_reader.TORCH_MAGIC_NUMBER:
         return _read_legacy(f)
       f.seek(0)
       return _read_archive(_embedded_archive(f))

@@ -90,6 +90,13 @@ def detector_of(metric: str) -> str | None:
   return "vgg16" if metric in _PPL_METRICS else None
 
 
+def check_detectors(metrics, detector_dir: str | None) -> None:
+  """Loads the detectors these metrics need, so that a missing or corrupt
+  weight file fails before any work."""
+  for kind in sorted({detector_of(m) for m in metrics} - {None}):
+    metric_utils.load_detector(kind, detector_dir)
+
+
 def _open_dataset(data, G, metric: str):
   from sg3jax import data as data_lib  # pylint: disable=g-import-not-at-top
   if data is None:

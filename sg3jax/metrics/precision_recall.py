@@ -53,16 +53,18 @@ def _fraction_within(manifold: jax.Array, probes: jax.Array, *,
   cols = _blocks(manifold.shape[0], col_batch_size)
   radii = []
   for r0, r1 in _blocks(manifold.shape[0], row_batch_size):
+    rows = manifold[r0:r1]
     best = jnp.full((r1 - r0, k), jnp.inf, jnp.float16)
     for c0, c1 in cols:
-      best = _smallest(best, manifold[r0:r1], manifold[c0:c1], k=k)
+      best = _smallest(best, rows, manifold[c0:c1], k=k)
     radii.append(best[:, -1])
   radii = jnp.concatenate(radii)
   hits = []
   for r0, r1 in _blocks(probes.shape[0], row_batch_size):
+    rows = probes[r0:r1]
     hit = jnp.zeros(r1 - r0, bool)
     for c0, c1 in cols:
-      hit = _within(hit, probes[r0:r1], manifold[c0:c1], radii[c0:c1])
+      hit = _within(hit, rows, manifold[c0:c1], radii[c0:c1])
     hits.append(np.asarray(hit))
   return float(np.concatenate(hits).astype(np.float32).mean())
 

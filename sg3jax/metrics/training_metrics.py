@@ -22,7 +22,6 @@ import jax
 import ml_collections
 
 from sg3jax.metrics import metric_main
-from sg3jax.metrics import metric_utils
 
 
 def metric_names(cfg: ml_collections.ConfigDict) -> list[str]:
@@ -45,9 +44,7 @@ class SnapshotMetrics:
     self.detector_dir = cfg.detector_dir or None
     self.num = cfg.metrics_num
     self.seed = cfg.seed
-    for kind in sorted({metric_main.detector_of(n) for n in self.names}
-                       - {None}):
-      metric_utils.load_detector(kind, self.detector_dir)
+    metric_main.check_detectors(self.names, self.detector_dir)
 
   def __call__(self, G: nn.Module, variables, run_dir: pathlib.Path,
                snapshot: pathlib.Path) -> dict[str, float]:

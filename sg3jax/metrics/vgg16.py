@@ -283,12 +283,6 @@ def vgg16_from_state_dict(state_dict: Mapping[str, np.ndarray], *,
   return module, {"params": params}
 
 
-def variables_from_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict:
-  """The variables of `vgg16_from_state_dict` (for `VGG16()` with the
-  official widths)."""
-  return vgg16_from_state_dict(state_dict)[1]
-
-
 def load_vgg16(path: str | os.PathLike) -> tuple[VGG16, dict]:
   """(module, variables) of a VGG16 weight file, used as
   `module.apply(variables, images, return_features=True)` or

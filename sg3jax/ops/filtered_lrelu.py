@@ -112,7 +112,8 @@ def filtered_lrelu(
   kwargs = dict(up=int(up), down=int(down), padding=padding, gain=gain,
                 slope=slope, clamp=clamp, flip_filter=bool(flip_filter))
   if impl == "xla" or (impl == "auto" and (
-      filters_traced or not _kernel_candidate(x, fu, fd, up, down))):
+      filters_traced or not _kernel_platforms() or
+      not _kernel_candidate(x, fu, fd, up, down))):
     return _xla(x, fu, fd, b, **kwargs)
   from kernels import filtered_lrelu as fused  # pylint: disable=g-import-not-at-top
   jvp = functools.partial(_xla_jvp, _plans(x.shape, fu.shape, fd.shape,

@@ -25,9 +25,6 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from sg3jax import convert
-from sg3jax import data
-from sg3jax.training import config as config_lib
 from sg3jax.training import loop
 from sg3jax.training import step as step_lib
 
@@ -48,31 +45,17 @@ def _median_seconds(fn, state, args, reps: int):
 def time_training(cfg: ml_collections.ConfigDict, reps: int = 5) -> dict:
   """Seconds per program (see the module docstring) and s/kimg of `cfg` on
   all local devices; also the setting (device, resolution, batch)."""
-  ds = data.open_dataset(cfg.data, resolution=cfg.resolution,
-                         use_labels=cfg.use_labels)
-  shape = dict(resolution=ds.resolution, channels=ds.num_channels,
-               label_dim=ds.label_dim)
-  G = convert.generator_from_kwargs(
-      config_lib.generator_kwargs(cfg, **shape),
-      **config_lib.generator_overrides(cfg))
-  D = convert.discriminator_from_kwargs(
-      config_lib.discriminator_kwargs(cfg, **shape),
-      mixed_precision=cfg.mixed_precision)
+  ds = loop.open_training_set(cfg)
+  nets = loop.build_networks(cfg, ds)
+  G, D = nets.G, nets.D
   mesh = jax.make_mesh((jax.device_count(),), ("data",),
                        axis_types=(jax.sharding.AxisType.Auto,))
   batch = cfg.batch_size
   batch_gpu = cfg.batch_gpu or batch // jax.device_count()
-  g_tx = step_lib.adam(cfg.optim.G_lr, cfg.optim.betas, cfg.optim.eps,
-                       cfg.optim.G_reg_interval)
-  d_tx = step_lib.adam(cfg.optim.D_lr, cfg.optim.betas, cfg.optim.eps,
-                       cfg.optim.D_reg_interval)
+  g_tx, d_tx = loop.optimizers(cfg, D)
   loss = loop.loss_config(cfg)
   builder = step_lib.StepBuilder(G, D, g_tx, d_tx, loss, mesh, batch_gpu)
-  c = np.zeros((1, ds.label_dim), np.float32)
-  g_vars = jax.jit(G.init)(jax.random.key(0), np.zeros((1, G.z_dim),
-                                                       np.float32), c)
-  d_vars = jax.jit(D.init)(jax.random.key(1), np.zeros(
-      (1, ds.resolution, ds.resolution, ds.num_channels), np.float32), c)
+  g_vars, d_vars = nets.init()
   state = jax.device_put(
       step_lib.init_state(g_vars, d_vars, g_vars, g_tx, d_tx),
       NamedSharding(mesh, P()))

@@ -254,10 +254,7 @@ def load_run_networks(workdir: str | pathlib.Path, step: int | None = None
 
   def read(step):
     meta = ckpts.read_meta(step)
-    modules, abstract = {}, {}
-    for name, entry in meta["networks"].items():
-      modules[name], abstract[name] = convert_networks.build_module(
-          entry["class_name"], entry["init_kwargs"])
+    modules, abstract = convert_networks.build_modules(meta["networks"])
     variables = ckpts.restore_networks(step, abstract)
     return {name: (modules[name], variables[name]) for name in modules}
 

@@ -27,6 +27,7 @@ import flax.linen as nn
 import jax
 import ml_collections
 import numpy as np
+import optax
 import psutil
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -177,6 +178,22 @@ def build_networks(cfg: ml_collections.ConfigDict, ds: data.ImageDataset
                                 jax.jit(D.init)(d_init, img, c)))
 
 
+def optimizers(cfg: ml_collections.ConfigDict, D: nn.Module
+               ) -> tuple[optax.GradientTransformation,
+                          optax.GradientTransformation]:
+  """G's and D's Adam (lazy-regularization corrected), D's with the
+  Freeze-D layers held."""
+  g_tx = step_lib.adam(cfg.optim.G_lr, cfg.optim.betas, cfg.optim.eps,
+                       cfg.optim.G_reg_interval)
+  d_tx = step_lib.adam(cfg.optim.D_lr, cfg.optim.betas, cfg.optim.eps,
+                       cfg.optim.D_reg_interval)
+  if cfg.D.freeze_layers:
+    d_tx = step_lib.freeze(
+        d_tx, convert.discriminator.abstract_variables(D)["params"],
+        stylegan2.frozen_layer_names(D, cfg.D.freeze_layers))
+  return g_tx, d_tx
+
+
 def _check_resume(name: str, expected, got, source: str):
   """`got` if it has `expected`'s structure and shapes, else ValueError."""
   want = {jax.tree_util.keystr(k): v.shape
@@ -226,14 +243,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
 
   nets = build_networks(cfg, ds)
   G, D, g_kwargs, d_kwargs = nets.G, nets.D, nets.g_kwargs, nets.d_kwargs
-  g_tx = step_lib.adam(cfg.optim.G_lr, cfg.optim.betas, cfg.optim.eps,
-                       cfg.optim.G_reg_interval)
-  d_tx = step_lib.adam(cfg.optim.D_lr, cfg.optim.betas, cfg.optim.eps,
-                       cfg.optim.D_reg_interval)
-  if cfg.D.freeze_layers:
-    d_tx = step_lib.freeze(
-        d_tx, convert.discriminator.abstract_variables(D)["params"],
-        stylegan2.frozen_layer_names(D, cfg.D.freeze_layers))
+  g_tx, d_tx = optimizers(cfg, D)
   loss = loss_config(cfg)
   builder = step_lib.StepBuilder(G, D, g_tx, d_tx, loss, mesh, batch_gpu)
 
@@ -413,7 +423,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
         if (done or preempted or
             (counters.cur_tick - 1) % cfg.snapshot_ticks == 0):
           save()
-          if is_main and not preempted:
+          if is_main and not preempted and snapshot_metrics.names:
             snapshot_metrics(G, _local(state.g_ema), workdir,
                              ckpts.directory / str(counters.batch_idx))
         if preempted:

@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from sg3jax import analysis
-from sg3jax.metrics import equivariance
 from sg3jax.networks import Generator
 from sg3jax.networks import StyleGAN2Generator
 from sg3jax.networks import synthesis_network
@@ -125,9 +124,7 @@ class Renderer:
       return jnp.where(jnp.isnan(error)[..., None], masked,
                        _gray_to_rgb(shown))
     if view.layer == OUTPUT:
-      x = module.apply(equivariance.with_input_transform(variables,
-                                                         transform),
-                       ws, method=module.synthesize)[0]
+      x = analysis.synthesize(variables, ws, transform, module=module)[0]
     else:
       x = analysis.capture_layers(variables, ws, transform, module=module,
                                   layers=(view.layer,))[view.layer][0]

@@ -72,7 +72,11 @@ class Session:
       module, variables = checkpoint.load_generator(path, step=step)
     except (OSError, KeyError) as e:
       raise ValueError(f"network: cannot read {path}: {e}") from None
-    self.renderer = render.Renderer(module, variables)
+    if self.renderer is not None and self.renderer.module == module:
+      # Another checkpoint of the same architecture: keep the compilations.
+      self.renderer.variables = variables
+    else:
+      self.renderer = render.Renderer(module, variables)
     self.current = {"path": path, "step": step}
     self.error = None
 

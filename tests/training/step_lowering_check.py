@@ -53,10 +53,7 @@ def main():
       mixed_precision=cfg.mixed_precision)
   mesh = jax.make_mesh((8,), ("data",),
                        axis_types=(jax.sharding.AxisType.Auto,))
-  g_tx = step_lib.adam(cfg.optim.G_lr, cfg.optim.betas, cfg.optim.eps,
-                       cfg.optim.G_reg_interval)
-  d_tx = step_lib.adam(cfg.optim.D_lr, cfg.optim.betas, cfg.optim.eps,
-                       cfg.optim.D_reg_interval)
+  g_tx, d_tx = loop.optimizers(cfg, D)
   loss = loop.loss_config(cfg)
   builder = step_lib.StepBuilder(G, D, g_tx, d_tx, loss, mesh, batch_gpu=1)
   phases = builder.active_phases(0)

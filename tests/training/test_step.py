@@ -1,10 +1,5 @@
 """The training iteration: phases, schedules, accumulation, data parallelism."""
 
-import json
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,9 +12,6 @@ from sg3jax.training import config as config_lib
 from sg3jax.training import losses
 from sg3jax.training import step as step_lib
 from tests.training import tiny
-
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
 
 
 class ScheduleTest(parameterized.TestCase):
@@ -186,12 +178,7 @@ class RegularizerStepTest(absltest.TestCase):
 class DataParallelTest(absltest.TestCase):
 
   def test_one_and_eight_devices_give_the_same_networks(self):
-    env = dict(os.environ, PYTHONPATH=_REPO)
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.training.data_parallel_check"],
-        cwd=_REPO, env=env, capture_output=True, text=True, check=False)
-    self.assertEqual(out.returncode, 0, out.stderr[-3000:])
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = tiny.run_check("tests.training.data_parallel_check")
     self.assertEqual(result["device_count"], 8)
     for name in ("G", "D", "G_ema"):
       # Two SGD steps move parameters by ~1e-3; the runs differ only by

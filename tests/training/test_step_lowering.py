@@ -5,28 +5,16 @@ The step runs in `tests/training/step_lowering_check.py`, a subprocess,
 because the 8 simulated devices must be set before jax is imported.
 """
 
-import json
-import os
-import pathlib
-import subprocess
-import sys
-
 from absl.testing import absltest
 
 from tests.kernels import targets
-
-_REPO = str(pathlib.Path(__file__).resolve().parents[2])
+from tests.training import tiny
 
 
 class StepLoweringTest(absltest.TestCase):
 
   def test_every_phase_lowers_with_kernels_for_every_target(self):
-    env = dict(os.environ, PYTHONPATH=_REPO)
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.training.step_lowering_check"],
-        cwd=_REPO, env=env, capture_output=True, text=True, check=False)
-    self.assertEqual(out.returncode, 0, out.stderr[-3000:])
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = tiny.run_check("tests.training.step_lowering_check")
     self.assertEqual(result["phases"], ["Gmain", "Greg", "Dmain", "Dreg"])
     self.assertEqual(set(result["kernels"]), set(targets.TARGETS))
     for target in targets.TARGETS:

@@ -118,6 +118,17 @@ class SessionTest(absltest.TestCase):
     self.assertIsNone(info["network"])
     self.assertIn("missing.pkl", info["error"])
 
+  def test_another_checkpoint_of_the_same_network_keeps_compilations(self):
+    path = str(tiny.checkpoint_dir())
+    session = visualizer.Session(path)
+    view, controls = visualizer.View(), visualizer.Controls(seed=2)
+    first = session.renderer.frame(view, controls)
+    traces = session.renderer.traces
+    session.load(path)
+    np.testing.assert_array_equal(session.renderer.frame(view, controls),
+                                  first)
+    self.assertEqual(session.renderer.traces, traces)
+
   def test_query_parsing_names_bad_values(self):
     view, controls = visualizer.server.parse_query({
         "seed": "2.5", "mix_layers": "0,3", "tx": "0.1", "rotate": "5",
