@@ -4,8 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Test workers: pytest-xdist processes (CI machines have 2 cores).
 WORKERS ?= 2
+# The compile stacks (libtpu, XLA GPU + Triton + ptxas) for compiling on a
+# CPU host for TPUs and the H100 (sg3jax/aot.py), at the main venv's jax
+# version, apart from the user's install.
+AOT_VENV ?= .venv-aot
 
-.PHONY: help setup demo operator-demo sweep test test-slow bench lint clean
+.PHONY: help setup aot-setup demo operator-demo sweep test test-slow compile-check bench lint clean
 
 help:
 	@echo "make demo       set up, train the CPU quickstart (out/quickstart) and write images"
@@ -13,6 +17,7 @@ help:
 	@echo "make sweep      the filter-design ablation sweep (out/sweep; about an hour on 2 CPU cores)"
 	@echo "make test       set up, then run the test suite (what CI runs)"
 	@echo "make test-slow  run only the tests marked slow"
+	@echo "make compile-check  compile every official filtered_lrelu layer for TPU v4/v5e/v5p/v6e and H100 (out/compile_check.json)"
 	@echo "make bench      time filtered_lrelu and G at StyleGAN3 shapes"
 	@echo "make lint       ruff (pyflakes rules)"
 
@@ -24,21 +29,44 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
+aot-setup: $(AOT_VENV)/.installed
+
+$(AOT_VENV)/.installed: $(VENV)/.installed
+	$(PYTHON) -m venv $(AOT_VENV)
+	$(AOT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	version=$$($(PY) -c 'import jax; print(jax.__version__)') && \
+	  $(AOT_VENV)/bin/python -m pip install --quiet "jax[tpu]==$$version" \
+	  "jax[cuda12]==$$version" -e .
+	touch $@
+
 demo: setup
 	$(VENV)/bin/sg3jax train --config=experiments/quickstart.py --workdir=out/quickstart
 	$(VENV)/bin/sg3jax generate --network=out/quickstart --seeds=0-15 --outdir=out/quickstart/images
 
-operator-demo: setup
+operator-aot-setup: $(AOT_VENV)/.installed
+
+$(AOT_VENV)/.installed: $(VENV)/.installed
+	$(PYTHON) -m venv $(AOT_VENV)
+	$(AOT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	version=$$($(PY) -c 'import jax; print(jax.__version__)') && \
+	  $(AOT_VENV)/bin/python -m pip install --quiet "jax[tpu]==$$version" \
+	  "jax[cuda12]==$$version" -e .
+	touch $@
+
+demo: setup
 	$(VENV)/bin/sg3jax demo --outdir out/demo
 
 sweep: setup
 	$(VENV)/bin/sg3jax sweep --config=experiments/filter_sweep.py --workdir=out/sweep
 
-test: setup
+test: setup aot-setup
 	$(PY) -m pytest -n $(WORKERS) --dist loadscope tests
 
 test-slow: setup
 	$(PY) -m pytest -n $(WORKERS) --dist loadscope -m slow tests
+
+compile-check: setup aot-setup
+	$(PY) experiments/compile_check.py --out=out/compile_check.json
 
 bench: setup
 	$(PY) experiments/bench_filtered_lrelu.py
@@ -49,4 +77,4 @@ lint: setup
 	$(PY) -m ruff check --select F --per-file-ignores '__init__.py:F401' sg3jax kernels experiments tests
 
 clean:
-	rm -rf $(VENV) out build *.egg-info
+	rm -rf $(VENV) $(AOT_VENV) out build *.egg-info

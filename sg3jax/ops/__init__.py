@@ -9,3 +9,4 @@ from sg3jax.ops.conv import conv2d
 from sg3jax.ops.conv import modulated_conv2d
 from sg3jax.ops.filtered_lrelu import filtered_lrelu
 from sg3jax.ops.filtered_lrelu import kernel_platforms
+from sg3jax.ops.filtered_lrelu import kernel_refusal

@@ -112,8 +112,7 @@ def filtered_lrelu(
   kwargs = dict(up=int(up), down=int(down), padding=padding, gain=gain,
                 slope=slope, clamp=clamp, flip_filter=bool(flip_filter))
   if impl == "xla" or (impl == "auto" and (
-      filters_traced or not _kernel_platforms() or
-      not _kernel_candidate(x, fu, fd, up, down))):
+      filters_traced or not _kernel_platforms())):
     return _xla(x, fu, fd, b, **kwargs)
   from kernels import filtered_lrelu as fused  # pylint: disable=g-import-not-at-top
   jvp = functools.partial(_xla_jvp, _plans(x.shape, fu.shape, fd.shape,
@@ -127,19 +126,39 @@ def filtered_lrelu(
     if device in ("gpu", "tpu"):
       return kernel(device)(x, fu, fd, b)
     return kernel("tpu", interpret=True)(x, fu, fd, b)
-  cfg = fused.make_config(x.shape, fu.shape, fd.shape, **kwargs)
-  branches = {}
-  for platform in _kernel_platforms():
-    backend = _KERNEL_BACKENDS[platform]
-    try:
-      fused.check_supported(cfg, x.dtype, backend)
-    except fused.Unsupported:
-      continue
-    branches[platform] = kernel(backend)
+  branches = {
+      platform: kernel(_KERNEL_BACKENDS[platform])
+      for platform in _kernel_platforms()
+      if kernel_refusal(x.shape, x.dtype, fu.shape, fd.shape,
+                        platform=platform, **kwargs) is None}
   if not branches:
     return _xla(x, fu, fd, b, **kwargs)
   return jax.lax.platform_dependent(
       x, fu, fd, b, default=functools.partial(_xla, **kwargs), **branches)
+
+
+def kernel_refusal(x_shape, dtype, fu_shape, fd_shape, *, platform: str,
+                   up: int, down: int, padding, gain: float, slope: float,
+                   clamp: float | None, flip_filter: bool) -> str | None:
+  """Why impl="auto" lowers the XLA path, not the fused kernel, for this
+  call (with constant filters) on lowering platform `platform` ("cuda" or
+  "tpu"); None when it takes the kernel. The compile tests hold this
+  against the real compilers (`sg3jax.compile_matrix`)."""
+  if jnp.dtype(dtype) not in (jnp.float32, jnp.bfloat16):
+    return f"dtype {jnp.dtype(dtype).name}: the kernels take float32 or " \
+           "bfloat16"
+  if up == 1 and down == 1 and np.prod(fu_shape) == 1 and np.prod(
+      fd_shape) == 1:
+    return "nothing to fuse: up = down = 1 and one-tap filters"
+  from kernels import filtered_lrelu as fused  # pylint: disable=g-import-not-at-top
+  cfg = fused.make_config(x_shape, fu_shape, fd_shape, up=up, down=down,
+                          padding=padding, gain=gain, slope=slope,
+                          clamp=clamp, flip_filter=flip_filter)
+  try:
+    fused.check_supported(cfg, dtype, _KERNEL_BACKENDS[platform])
+  except fused.Unsupported as e:
+    return str(e)
+  return None
 
 
 # jax.lax.platform_dependent platform -> kernel backend.
@@ -169,14 +188,6 @@ def _kernel_platforms() -> tuple[str, ...]:
   if override is not None:
     return override
   return {"gpu": ("cuda",), "tpu": ("tpu",)}.get(jax.default_backend(), ())
-
-
-def _kernel_candidate(x, fu, fd, up, down) -> bool:
-  """Whether "auto" may use a kernel at all: a kernel dtype, and some
-  filtering to fuse."""
-  if x.dtype not in (jnp.float32, jnp.bfloat16):
-    return False
-  return up > 1 or down > 1 or fu.size > 1 or fd.size > 1
 
 
 @dataclasses.dataclass(frozen=True)

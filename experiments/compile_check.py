@@ -1,0 +1,128 @@
+"""Compile every official filtered_lrelu layer for TPUs and the H100.
+
+    make compile-check
+    .venv/bin/python experiments/compile_check.py [--targets=v5e,h100]
+        [--configs=stylegan3-t] [--resolutions=256] [--out=FILE.json]
+
+Every distinct filtered_lrelu layer of StyleGAN3-T and -R at 256², 512²
+and 1024² (official channel bases, batch --batch), in float32 and in the
+official mixed precision, forward and gradient, plus the second order of
+the 256² layers (as path length differentiates it), compiled with
+impl="auto" by the real compilers on this host (`sg3jax.aot`: Mosaic and
+XLA TPU for v4/v5e/v5p/v6e, XLA GPU + Triton + ptxas for the H100), each in
+an isolated process with a time and memory limit.
+
+Prints a row per program (layer, precision, mode, target; `kernel` when it
+compiled with the fused kernel in it, `xla` when auto chose the XLA path,
+or the error; temp MiB; compile seconds), a summary per target, and writes
+every result to --out (JSON). Exits 1 when a program failed to compile, or
+when auto's choice disagrees with `check_supported`.
+"""
+
+import collections
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+from sg3jax import aot
+from sg3jax import compile_matrix
+
+_TARGETS = flags.DEFINE_list("targets", ["v4", "v5e", "v5p", "v6e", "h100"],
+                             "compile targets (sg3jax.aot.target names)")
+_CONFIGS = flags.DEFINE_list("configs", ["stylegan3-t", "stylegan3-r"],
+                             "generator configs")
+_RESOLUTIONS = flags.DEFINE_list("resolutions", ["256", "512", "1024"],
+                                 "output resolutions")
+_MODES = flags.DEFINE_list("modes", ["forward", "gradient"], "modes of "
+                           "every layer (second_order runs on the 256² "
+                           "float32 layers with --second_order)")
+_SECOND_ORDER = flags.DEFINE_bool("second_order", True,
+                                  "also the second order of 256² layers")
+_BATCH = flags.DEFINE_integer("batch", 4, "batch (official per-GPU batch "
+                              "of the 256² configs)")
+_TIMEOUT = flags.DEFINE_float("timeout", 900, "seconds per compile")
+_MAX_GIB = flags.DEFINE_float("max_gib", 14, "address space per compile")
+_OUT = flags.DEFINE_string("out", "out/compile_check.json", "JSON results")
+
+
+def matrix_cases() -> list[dict]:
+  """Every (layer, precision, mode, target) of the flags."""
+  cases = []
+  for cfg in _CONFIGS.value:
+    for resolution in map(int, _RESOLUTIONS.value):
+      layers = compile_matrix.official_layer_cases(cfg, resolution,
+                                                   batch=_BATCH.value)
+      cases += compile_matrix.with_modes(layers, _TARGETS.value,
+                                         _MODES.value)
+      if _SECOND_ORDER.value and resolution == 256:
+        float32 = [c for c in layers if c["precision"] == "float32"]
+        cases += compile_matrix.with_modes(float32, _TARGETS.value,
+                                           ["second_order"])
+  return cases
+
+
+def status(result: dict) -> str:
+  """kernel / xla / the error's head; '!' marks auto disagreeing with
+  check_supported."""
+  if result.get("error"):
+    return "ERROR " + result["error"].splitlines()[0][:150]
+  took_kernel = result["kernel_calls"] > 0
+  agrees = took_kernel == (result["supported"] is True)
+  return ("kernel" if took_kernel else "xla") + ("" if agrees else " !")
+
+
+def row(result: dict) -> str:
+  return (f"{result['layer']:<24} {result.get('precision', ''):<8} "
+          f"{result['mode']:<13} {result['target']:<6} "
+          f"{result.get('temp_bytes', 0) / 2 ** 20:>9.1f} "
+          f"{result.get('seconds', 0):>7.1f}  {status(result)}")
+
+
+def summary(results: list[dict]) -> list[str]:
+  """Per target: compiled, with the kernel, auto disagreeing, max temp."""
+  by_target = collections.defaultdict(list)
+  for r in results:
+    by_target[r["target"]].append(r)
+  lines = []
+  for target, rs in by_target.items():
+    ok = [r for r in rs if not r.get("error")]
+    kernel = [r for r in ok if r["kernel_calls"] > 0]
+    wrong = [r for r in ok if status(r).endswith("!")]
+    kernel_temp = max((r["temp_bytes"] for r in kernel), default=0)
+    lines.append(f"{target:<6} compiled {len(ok)}/{len(rs)}, with the kernel "
+                 f"{len(kernel)}, auto vs check_supported disagree "
+                 f"{len(wrong)}, max kernel-program temp "
+                 f"{kernel_temp / 2 ** 20:.1f} MiB")
+  return lines
+
+
+def main(argv):
+  del argv
+  cases = matrix_cases()
+  print(f"{len(cases)} programs; results stream as they compile",
+        flush=True)
+  print(f"{'layer':<24} {'prec':<8} {'mode':<13} {'target':<6} "
+        f"{'temp MiB':>9} {'comp s':>7}  status", flush=True)
+  results = []
+  os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
+  for result in compile_matrix.compile_cases(
+      cases, timeout_s=_TIMEOUT.value,
+      max_bytes=int(_MAX_GIB.value * aot.GIB)):
+    result.pop("fu", None)
+    result.pop("fd", None)
+    results.append(result)
+    print(row(result), flush=True)
+    with open(_OUT.value, "w") as f:
+      json.dump(results, f, indent=1)
+  print("\n".join(summary(results)))
+  print(f"wrote {_OUT.value}")
+  failed = [r for r in results if status(r).startswith("ERROR") or
+            status(r).endswith("!")]
+  sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+  app.run(main)
