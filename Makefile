@@ -43,17 +43,7 @@ demo: setup
 	$(VENV)/bin/sg3jax train --config=experiments/quickstart.py --workdir=out/quickstart
 	$(VENV)/bin/sg3jax generate --network=out/quickstart --seeds=0-15 --outdir=out/quickstart/images
 
-operator-aot-setup: $(AOT_VENV)/.installed
-
-$(AOT_VENV)/.installed: $(VENV)/.installed
-	$(PYTHON) -m venv $(AOT_VENV)
-	$(AOT_VENV)/bin/python -m pip install --quiet --upgrade pip
-	version=$$($(PY) -c 'import jax; print(jax.__version__)') && \
-	  $(AOT_VENV)/bin/python -m pip install --quiet "jax[tpu]==$$version" \
-	  "jax[cuda12]==$$version" -e .
-	touch $@
-
-demo: setup
+operator-demo: setup
 	$(VENV)/bin/sg3jax demo --outdir out/demo
 
 sweep: setup

@@ -2,6 +2,7 @@
 
     .venv/bin/python experiments/accelerator_check.py [--out=FILE.json]
     .venv/bin/python experiments/accelerator_check.py --smoke   # CPU, tiny
+    .venv/bin/python experiments/accelerator_check.py --aot=v5e  # any host
 
 Prints a table per section and writes everything to --out (JSON):
   layers     every distinct filtered_lrelu of StyleGAN3-T and -R at 256²
@@ -20,6 +21,17 @@ Medians of --reps calls after a compile-and-warm-up call. On a CPU the
 kernel runs in the Pallas interpreter (--smoke: tiny shapes, batch 1, one
 repetition, training of stylegan3-t only, for CI).
 Sized to take under 8 minutes on one H100/H200 or TPU host.
+
+--aot=TARGET (v5e, h100, ... `sg3jax.aot` names) needs no device: every
+distinct 256² layer (T and R, as above) is compiled for TARGET by the real
+compilers (`make aot-setup`), forward and gradient, once with impl="xla"
+and once with impl="auto" (the kernel). Per layer it prints the XLA path's
+estimate (XLA's `optimal_seconds` on TPU; on GPU, where XLA gives none, the
+roofline of its bytes model at the chip's HBM bandwidth) and temp bytes,
+the kernel's HBM bytes and FLOPs (its `pl.CostEstimate`) with their
+roofline time (HBM bandwidth, and the float32 vector peak that its FIR
+stages run on), and the ratio XLA / kernel. Estimates, not timings: on a
+GPU or TPU host run the sections above.
 """
 
 import json
@@ -34,6 +46,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from kernels import filtered_lrelu as fused
+from kernels.filtered_lrelu import common as kernel_common
+from sg3jax import aot
+from sg3jax import compile_matrix
 from sg3jax import convert
 from sg3jax import networks
 from sg3jax import ops
@@ -46,6 +61,8 @@ _REPS = flags.DEFINE_integer("reps", 5, "timed calls per measurement")
 _LAYER_BATCH = flags.DEFINE_integer("layer_batch", 4, "batch of the layers")
 _GENERATOR_BATCH = flags.DEFINE_integer("generator_batch", 4,
                                         "batch of the generator timings")
+_AOT = flags.DEFINE_string("aot", None, "compile for this target on any "
+                           "host and print estimates (no device needed)")
 _SECTIONS = flags.DEFINE_list("sections", ["layers", "generator", "training"],
                               "sections to run")
 
@@ -199,8 +216,100 @@ def check_training() -> list[dict]:
   return rows
 
 
+def _kernel_cost(case: dict, backend: str) -> dict:
+  """HBM bytes and FLOPs of the forward and backward kernels of a case."""
+  del backend  # both kernels pass common.cost_estimate to pallas_call
+  cfg = fused.make_config(
+      case["x_shape"], np.shape(case["fu"]), np.shape(case["fd"]),
+      up=case["up"], down=case["down"], padding=case["padding"],
+      gain=case["gain"], slope=case["slope"], clamp=case["clamp"],
+      flip_filter=False)
+  itemsize = jnp.dtype(case["dtype"]).itemsize
+  costs = {}
+  for mode, backward in (("forward", False), ("backward", True)):
+    estimate = kernel_common.cost_estimate(cfg, case["x_shape"][0],
+                                           itemsize, backward=backward)
+    costs[mode] = dict(bytes=estimate.bytes_accessed, flops=estimate.flops)
+  return dict(costs, xla_bytes=cfg.geometry.bytes_moved(
+      case["x_shape"][0], itemsize))
+
+
+def check_aot(target_name: str) -> list[dict]:
+  """Per 256² layer: the XLA path's estimate and temp, the kernel's
+  roofline, their ratio (see the module docstring)."""
+  target = aot.target(target_name)
+  chip = target.chip
+  backend = {"tpu": "tpu", "cuda": "gpu"}[target.platform]
+  layers = (compile_matrix.official_layer_cases("stylegan3-t", 256, batch=4) +
+            compile_matrix.official_layer_cases("stylegan3-r", 256, batch=4))
+  cases = [dict(layer, impl=impl, mode=mode, target=target_name)
+           for layer in layers for mode in ("forward", "gradient")
+           for impl in ("xla", "auto")]
+  results = {(r["layer"], r["precision"], r["mode"], r["impl"]): r
+             for r in compile_matrix.compile_cases(cases, timeout_s=900)}
+  rows = []
+  for layer in layers:
+    cost = _kernel_cost(layer, backend)
+    for mode, kernel_modes in (("forward", ("forward",)),
+                               ("gradient", ("forward", "backward"))):
+      xla, kernel = (results[(layer["layer"], layer["precision"], mode, impl)]
+                     for impl in ("xla", "auto"))
+      moved = sum(cost[m]["bytes"] for m in kernel_modes)
+      flops = sum(cost[m]["flops"] for m in kernel_modes)
+      kernel_s = max(moved / chip.hbm_bytes_per_s, flops / chip.vector_flops)
+      xla_bytes = cost["xla_bytes"]["xla_forward"] + (
+          cost["xla_bytes"]["xla_backward"] if mode == "gradient" else 0)
+      xla_s = xla.get("optimal_seconds") or xla_bytes / chip.hbm_bytes_per_s
+      rows.append(dict(
+          layer=layer["layer"], precision=layer["precision"], mode=mode,
+          shape=layer["x_shape"], dtype=layer["dtype"],
+          xla_error=xla.get("error"), kernel_error=kernel.get("error"),
+          kernel_in_program=kernel.get("kernel_calls", 0) > 0,
+          xla_seconds=xla_s,
+          xla_estimate="optimal_seconds" if xla.get("optimal_seconds")
+          else "bytes model / HBM bandwidth",
+          xla_temp_bytes=xla.get("temp_bytes", 0),
+          kernel_temp_bytes=kernel.get("temp_bytes", 0),
+          kernel_bytes=moved, kernel_flops=flops, kernel_seconds=kernel_s,
+          ratio=xla_s / kernel_s))
+      print(_aot_line(rows[-1]), flush=True)
+  return rows
+
+
+def _aot_line(r: dict) -> str:
+  status = "" if r["kernel_in_program"] else "  (auto took XLA)"
+  for key in ("xla_error", "kernel_error"):
+    if r[key]:
+      status += f"  {key}: {r[key].splitlines()[0][:80]}"
+  return (f"{r['layer']:<16} {r['dtype']:<8} {r['mode']:<8} "
+          f"{r['xla_seconds'] * 1e6:9.1f} {r['xla_temp_bytes'] / 2**20:9.1f} "
+          f"{r['kernel_bytes'] / 1e6:9.1f} {r['kernel_flops'] / 1e9:8.2f} "
+          f"{r['kernel_seconds'] * 1e6:9.1f} "
+          f"{r['kernel_temp_bytes'] / 2**20:8.1f} {r['ratio']:6.2f}{status}")
+
+
+def main_aot(target_name: str) -> None:
+  chip = aot.target(target_name).chip
+  print(f"accelerator_check --aot={target_name}: {chip.name} (compile-only; "
+        f"HBM {chip.hbm_bytes_per_s / 1e12:.2f} TB/s, f32 vector peak "
+        f"{chip.vector_flops / 1e12:.1f} TFLOP/s), batch 4")
+  print("xla us: XLA's estimate on TPU, else its bytes model at HBM "
+        "bandwidth; kernel us: max(bytes / bandwidth, FLOPs / vector peak)")
+  print(f"{'layer':<16} {'dtype':<8} {'mode':<8} {'xla us':>9} "
+        f"{'xla tmpMi':>9} {'ker MB':>9} {'ker GF':>8} {'ker us':>9} "
+        f"{'kertmpMi':>8} {'ratio':>6}")
+  rows = check_aot(target_name)
+  report = dict(target=target_name, chip=chip.name, aot=rows)
+  with open(_OUT.value, "w") as f:
+    json.dump(report, f, indent=1)
+  print(f"\nwrote {_OUT.value}", file=sys.stderr)
+
+
 def main(argv):
   del argv
+  if _AOT.value:
+    main_aot(_AOT.value)
+    return
   device = jax.devices()[0]
   report = dict(device=device.device_kind, backend=jax.default_backend(),
                 jax=jax.__version__, smoke=_SMOKE.value)

@@ -22,7 +22,6 @@ import functools
 import importlib.resources
 import json
 import os
-import re
 import select
 import signal
 import subprocess

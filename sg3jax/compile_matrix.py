@@ -2,7 +2,7 @@
 
 A case is a JSON-able dict naming one program: a filtered_lrelu call
 (`x_shape`, `dtype`, the taps `fu`/`fd`, `up`, `down`, `padding`, `gain`,
-`slope`, `clamp`), a `mode` and a `target`:
+`slope`, `clamp`; `impl`, default "auto"), a `mode` and a `target`:
 
   forward       y = filtered_lrelu(x, b)
   gradient      y and the pullback (dx, db) of a cotangent dy: the forward
@@ -137,13 +137,14 @@ def with_modes(cases: list[dict], targets, modes) -> list[dict]:
 
 
 def _filtered_lrelu(case: dict):
-  """filtered_lrelu(x, b) of the case (impl="auto")."""
+  """filtered_lrelu(x, b) of the case (its "impl", default "auto")."""
   from sg3jax import ops  # pylint: disable=g-import-not-at-top
   return functools.partial(
       ops.filtered_lrelu, fu=np.asarray(case["fu"], np.float32),
       fd=np.asarray(case["fd"], np.float32), up=case["up"],
       down=case["down"], padding=case["padding"], gain=case["gain"],
-      slope=case["slope"], clamp=case["clamp"])
+      slope=case["slope"], clamp=case["clamp"],
+      impl=case.get("impl", "auto"))
 
 
 def program(case: dict):

@@ -15,37 +15,28 @@ from absl.testing import absltest
 from absl.testing import parameterized
 
 from kernels import filtered_lrelu as fused
-from sg3jax import convert
-from sg3jax import networks
+from sg3jax import compile_matrix
 from sg3jax import ops
-from sg3jax.training import config as config_lib
 from tests.kernels import targets
 
 CONFIGS = ("stylegan3-t", "stylegan3-r")
 BATCH = 2
 
 
-def official_generator(cfg: str, resolution: int, **overrides):
-  """The official table's generator (mixed precision: bf16 in the
-  num_fp16_res highest resolutions), impl="auto"."""
-  c = config_lib.base_config(cfg)
-  kwargs = config_lib.generator_kwargs(c, resolution=resolution, channels=3,
-                                       label_dim=0)
-  return convert.generator_from_kwargs(
-      kwargs, filtered_lrelu_impl="auto", mixed_precision=True, **overrides)
+def official_generator(cfg: str, resolution: int):
+  return compile_matrix.official_generator(cfg, resolution)
 
 
 def layer_calls(cfg: str, resolution: int) -> list[tuple]:
   """(input, filtered_lrelu args) of the filtering layers, deduplicated."""
-  G = official_generator(cfg, resolution)
-  calls = networks.synthesis_network(G).filtered_lrelu_calls(BATCH)
-  return list({_key(call): call for call in calls.values()}.values())
+  return [(x, args) for _, x, args in
+          compile_matrix.layer_calls(cfg, resolution, BATCH)]
 
 
 def _key(call) -> tuple:
   x, args = call
   return (x.shape, x.dtype.name, args["fu"].shape, args["fd"].shape,
-          args["up"], args["down"], args["padding"])
+          args["up"], args["down"], tuple(args["padding"]))
 
 
 class PlanningTest(parameterized.TestCase):

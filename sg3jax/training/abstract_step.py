@@ -1,0 +1,95 @@
+"""The real training step of a config, on abstract arguments.
+
+`training_step(cfg, mesh)` builds what `loop.train` runs (the same
+networks, optimizers, losses and `StepBuilder` program), with the state,
+key, batch and labels as `jax.ShapeDtypeStruct`s placed on `mesh`: nothing
+is allocated, so a mesh of compile-only devices (`sg3jax.aot.devices`)
+compiles the step for a TPU slice or GPUs from any host.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from sg3jax.training import loop
+from sg3jax.training import step as step_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class DataShape:
+  """What the networks need to know of a dataset (`loop.build_networks`)."""
+  resolution: int
+  num_channels: int = 3
+  label_dim: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class AbstractStep:
+  """program(*args) is one training iteration running `phases`."""
+  program: jax.stages.Wrapped
+  args: tuple
+  phases: tuple[str, ...]
+  batch_gpu: int
+
+
+def training_step(cfg: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
+                  *, channels: int = 3, label_dim: int = 0) -> AbstractStep:
+  """The first iteration of `cfg` (global batch `cfg.batch_size` over the
+  mesh's "data" axis, micro-batch `cfg.batch_gpu`): every phase is active
+  (G main, G reg if pl_weight > 0, D main, D reg), so are ADA and the blur
+  fade-in when the config has them.
+
+  Raises:
+    ValueError: when the batch does not split over the mesh (as `train`).
+  """
+  devices = mesh.shape["data"]
+  batch_gpu = cfg.batch_gpu or cfg.batch_size // devices
+  if batch_gpu <= 0 or cfg.batch_size % (devices * batch_gpu):
+    raise ValueError(f"batch_size {cfg.batch_size} must be a multiple of "
+                     f"devices ({devices}) x batch_gpu ({batch_gpu})")
+  shape = DataShape(cfg.resolution, channels, label_dim)
+  nets = loop.build_networks(cfg, shape)
+  g_tx, d_tx = loop.optimizers(cfg, nets.D)
+  loss = loop.loss_config(cfg)
+  builder = step_lib.StepBuilder(nets.G, nets.D, g_tx, d_tx, loss, mesh,
+                                 batch_gpu)
+  phases = builder.active_phases(0)
+  scalars = step_lib.step_scalars(0, 0, cfg.batch_size, cfg.ema_kimg,
+                                  cfg.ema_rampup, loss)
+  blur = bool(scalars.blur_size > 0)
+  replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh,
+                                                               P("data"))
+  z = np.zeros((1, nets.G.z_dim), np.float32)
+  c = np.zeros((1, label_dim), np.float32)
+  img = np.zeros((1, cfg.resolution, cfg.resolution, channels), np.float32)
+
+  def fresh_state():
+    g_init, d_init = jax.random.split(jax.random.key(0))
+    g_variables = nets.G.init(g_init, z, c)
+    return step_lib.init_state(g_variables, nets.D.init(d_init, img, c),
+                               g_variables, g_tx, d_tx)
+
+  def placed(tree, sharding):
+    return jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
+        tree)
+
+  batch = cfg.batch_size
+  args = (
+      placed(jax.eval_shape(fresh_state), replicated),
+      placed(jax.eval_shape(lambda: jax.random.key(0)), replicated),
+      jax.ShapeDtypeStruct((batch, cfg.resolution, cfg.resolution, channels),
+                           jnp.uint8, sharding=sharded),
+      jax.ShapeDtypeStruct((batch, label_dim), jnp.float32,
+                           sharding=sharded),
+      jax.ShapeDtypeStruct((batch, len(builder.phases), label_dim),
+                           jnp.float32, sharding=sharded),
+      placed(jax.eval_shape(lambda: jax.tree.map(jnp.asarray, scalars)),
+             replicated))
+  return AbstractStep(builder.program(phases, blur=blur), args,
+                      tuple(p.name for p in phases), batch_gpu)
