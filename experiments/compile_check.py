@@ -44,7 +44,8 @@ _SECOND_ORDER = flags.DEFINE_bool("second_order", True,
 _BATCH = flags.DEFINE_integer("batch", 4, "batch (official per-GPU batch "
                               "of the 256² configs)")
 _TIMEOUT = flags.DEFINE_float("timeout", 900, "seconds per compile")
-_MAX_GIB = flags.DEFINE_float("max_gib", 14, "address space per compile")
+_MAX_GIB = flags.DEFINE_float("max_gib", 10, "address space per compile")
+_WORKERS = flags.DEFINE_integer("workers", 2, "compiles at a time")
 _OUT = flags.DEFINE_string("out", "out/compile_check.json", "JSON results")
 
 
@@ -110,7 +111,7 @@ def main(argv):
   os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
   for result in compile_matrix.compile_cases(
       cases, timeout_s=_TIMEOUT.value,
-      max_bytes=int(_MAX_GIB.value * aot.GIB)):
+      max_bytes=int(_MAX_GIB.value * aot.GIB), workers=_WORKERS.value):
     result.pop("fu", None)
     result.pop("fd", None)
     results.append(result)

@@ -20,6 +20,9 @@ worker: `python -m sg3jax.compile_matrix --worker MAX_BYTES`.
 
 import functools
 import math
+import queue
+import threading
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -197,11 +200,41 @@ def compile_case(case: dict) -> dict:
 
 
 def compile_cases(cases: list[dict], *, timeout_s: float = 600,
-                  max_bytes: int = 14 * aot.GIB):
-  """`compile_case` of each case in isolated worker processes (yields
-  results as they come)."""
-  return aot.run_isolated(WORKER_MODULE, cases, timeout_s=timeout_s,
-                          max_bytes=max_bytes)
+                  max_bytes: int = 14 * aot.GIB, workers: int = 1
+                  ) -> Iterator[dict]:
+  """`compile_case` of each case in isolated worker processes, `workers`
+  at a time (cases dealt round-robin); yields results as they come."""
+  if workers <= 1:
+    yield from aot.run_isolated(WORKER_MODULE, cases, timeout_s=timeout_s,
+                                max_bytes=max_bytes)
+    return
+  results = queue.Queue()
+  done = object()
+
+  def run(shard):
+    try:
+      for result in aot.run_isolated(WORKER_MODULE, shard,
+                                     timeout_s=timeout_s,
+                                     max_bytes=max_bytes):
+        results.put(result)
+    except Exception as e:  # pylint: disable=broad-except
+      results.put(e)
+    finally:
+      results.put(done)
+
+  threads = [threading.Thread(target=run, args=(cases[i::workers],),
+                              daemon=True) for i in range(workers)]
+  for thread in threads:
+    thread.start()
+  finished = 0
+  while finished < len(threads):
+    item = results.get()
+    if item is done:
+      finished += 1
+    elif isinstance(item, Exception):
+      raise item
+    else:
+      yield item
 
 
 if __name__ == "__main__":
