@@ -25,7 +25,6 @@ from absl.testing import absltest
 from absl.testing import parameterized
 from PIL import Image
 
-from sg3jax import checkpoint
 from sg3jax import networks as nets_lib
 from sg3jax.training import checkpoints
 from sg3jax.training import loop
@@ -74,7 +73,7 @@ def _training_stats(run):
 
 
 def _assert_same_networks(run, reference):
-  ours, theirs = (checkpoint.load_networks(r) for r in (run, reference))
+  ours, theirs = (checkpoints.load_networks(r) for r in (run, reference))
   for name in ("G", "D", "G_ema"):
     jax.tree.map(np.testing.assert_array_equal, ours[name][1],
                  theirs[name][1])
@@ -163,7 +162,7 @@ class TrainRunTest(parameterized.TestCase):
     self.assertLen(list((run / "checkpoints").iterdir()), 3)
 
   def test_generate_reads_the_run_directory(self):
-    networks = checkpoint.load_networks(self.reference)
+    networks = checkpoints.load_networks(self.reference)
     self.assertEqual(set(networks), {"G", "D", "G_ema"})
     G, variables = networks["G_ema"]
     img = G.apply(variables, np.zeros((1, G.z_dim), np.float32),
@@ -260,13 +259,13 @@ class TrainRunTest(parameterized.TestCase):
                      _losses(self.reference / "stats.jsonl"))
 
   def test_divergence_stops_without_saving(self):
-    networks = checkpoint.load_networks(self.reference)
+    networks = checkpoints.load_networks(self.reference)
     d_variables = jax.tree.map(np.asarray, networks["D"][1])
     d_variables["params"]["b4"]["out"]["weight"] = np.full_like(
         d_variables["params"]["b4"]["out"]["weight"], np.nan)
     poisoned = self.root / "poisoned"
-    checkpoint.save_networks(poisoned, {
-        name: checkpoint.Network(
+    checkpoints.save_networks(poisoned, {
+        name: checkpoints.Network(
             "Discriminator" if name == "D" else "Generator",
             tiny_kwargs(self.reference, name),
             d_variables if name == "D" else networks[name][1])
