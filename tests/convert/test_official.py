@@ -19,6 +19,7 @@ from tests.convert.pickle_writer import _Evil
 from tests.convert.pickle_writer import _Module
 from tests.convert.pickle_writer import _tensor
 from tests.convert.pickle_writer import network_object
+from tests.training import test_checkpoints
 
 
 def _states():
@@ -88,6 +89,12 @@ class OfficialPickleTest(absltest.TestCase):
     generate.run(["generate", f"--network={outdir}", "--seeds=5",
                   f"--outdir={self.root / 'images'}"])
     self.assertTrue((self.root / "images" / "seed0005.png").exists())
+    # A flipped byte in an array chunk of the converted checkpoint is found.
+    flipped = test_checkpoints.flip_byte_in_largest_file(outdir / "variables")
+    with self.assertRaisesRegex(
+        ValueError, f"{flipped.relative_to(outdir)}: SHA-256 .*, expected"):
+      generate.run(["generate", f"--network={outdir}", "--seeds=5",
+                    f"--outdir={self.root / 'images'}"])
 
   def test_malicious_pickle_is_refused_and_runs_nothing(self):
     sentinel = self.root / "pwned"

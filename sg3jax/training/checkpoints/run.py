@@ -6,11 +6,12 @@
   meta       JSON: counters (batch_idx, cur_nimg, cur_tick), the number of
              stats.jsonl lines written, the networks' class names and
              official init kwargs, and the full config;
-  data       each process's data iterator position (grain).
-and SHA256SUMS, the SHA-256 of each of their files (`checksums`).
+  data       each process's data iterator position (grain);
+beside them, SHA256SUMS: the SHA-256 of each of their files (`checksums`).
 Saves are asynchronous; Orbax writes each step to a temporary directory
-and renames it when complete, the checksums written last, so a crash
-mid-save leaves the previous checkpoint as the latest one.
+and renames it when complete, after process 0 has written the checksums
+(hashing runs in Orbax's background thread, not in the training loop), so
+a crash mid-save leaves the previous checkpoint as the latest one.
 
 A checkpoint that cannot be read (a file whose checksum differs, truncated
 or missing, garbled metadata) is skipped with a warning for the newest
