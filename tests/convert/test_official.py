@@ -89,10 +89,11 @@ class OfficialPickleTest(absltest.TestCase):
     generate.run(["generate", f"--network={outdir}", "--seeds=5",
                   f"--outdir={self.root / 'images'}"])
     self.assertTrue((self.root / "images" / "seed0005.png").exists())
-    # A flipped byte in an array chunk of the converted checkpoint is found.
+    # A flipped byte in an array chunk of the converted checkpoint is found
+    # (and the command exits with the message).
     flipped = test_checkpoints.flip_byte_in_largest_file(outdir / "variables")
     with self.assertRaisesRegex(
-        ValueError, f"{flipped.relative_to(outdir)}: SHA-256 .*, expected"):
+        SystemExit, f"{flipped.relative_to(outdir)}: SHA-256 .*, expected"):
       generate.run(["generate", f"--network={outdir}", "--seeds=5",
                     f"--outdir={self.root / 'images'}"])
 
