@@ -28,9 +28,13 @@ SUMS_FILE = "SHA256SUMS"
 
 
 def file_sha256(path: pathlib.Path) -> str:
-  """The SHA-256 of a file's bytes, as 64 hex digits."""
+  """The SHA-256 of a file's bytes, as 64 hex digits (read in 1 MiB
+  blocks; hashlib.file_digest needs Python 3.11, sg3jax supports 3.10)."""
+  digest = hashlib.sha256()
   with open(path, "rb") as f:
-    return hashlib.file_digest(f, "sha256").hexdigest()
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
 
 
 def item_files(directory: pathlib.Path, items: Iterable[str]) -> list[str]:
