@@ -40,8 +40,8 @@ from typing import Any
 
 import ml_collections
 
-from sg3jax import checkpoint
 from sg3jax.metrics import metric_main
+from sg3jax.training import checkpoints
 from sg3jax.training import loop
 
 INIT = "init"
@@ -231,7 +231,7 @@ def _stage_networks(cfg: ml_collections.ConfigDict, stage: str,
     g_vars, _ = nets.init()
     return nets.G, g_vars
   loop.train(cfg, run_dir)
-  _, g_ema = checkpoint.load_generator(run_dir)
+  _, g_ema = checkpoints.load_generator(run_dir)
   return nets.G, g_ema
 
 

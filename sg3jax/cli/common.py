@@ -1,9 +1,10 @@
 """What the commands share: the --network flag, the latent flags (--seeds,
 --trunc, --class) with their seeds -> ws step, value parsing and PNGs.
 
-`--network` is read by `sg3jax.checkpoint.load_generator`: an sg3jax
-checkpoint, a training run directory or an official .pkl (read safely,
-never executed); G_ema when present, else G.
+`--network` is read by `sg3jax.training.checkpoints.load_generator`: an
+sg3jax checkpoint, a training run directory (its newest readable step) or
+an official .pkl (read safely, never executed); G_ema when present, else
+G.
 """
 
 import dataclasses

@@ -11,8 +11,8 @@ import sys
 
 from absl import flags
 
-from sg3jax import checkpoint
 from sg3jax.cli import command
+from sg3jax.training import checkpoints
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
@@ -24,8 +24,8 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False,
 def main(argv: list[str]) -> None:
   if len(argv) != 3:
     sys.exit("usage: sg3jax convert <pkl> <outdir> [--overwrite]")
-  path = checkpoint.convert_official_pickle(argv[1], argv[2],
-                                            overwrite=_OVERWRITE.value)
+  path = checkpoints.convert_official_pickle(argv[1], argv[2],
+                                             overwrite=_OVERWRITE.value)
   print(f"wrote {path}")
 
 

@@ -20,10 +20,10 @@ from absl import flags
 import numpy as np
 
 from sg3jax import analysis
-from sg3jax import checkpoint
 from sg3jax.analysis import figures
 from sg3jax.cli import common
 from sg3jax.cli import command
+from sg3jax.training import checkpoints
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
@@ -67,7 +67,7 @@ def error_maps(module, variables: dict, seeds: list[int], kind: str,
 
 def main(argv: list[str]) -> None:
   del argv
-  module, variables = checkpoint.load_generator(_NETWORK.value)
+  module, variables = checkpoints.load_generator(_NETWORK.value)
   seeds = _LATENT.seed_list()
   kind = _KIND.value
   value = transform_value(kind, common.parse_vec2(_TRANSLATE.value),

@@ -13,10 +13,10 @@ import sys
 
 from absl import flags
 
-from sg3jax import checkpoint
 from sg3jax import serving
 from sg3jax.cli import common
 from sg3jax.cli import command
+from sg3jax.training import checkpoints
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
@@ -30,7 +30,7 @@ _PLATFORMS = flags.DEFINE_list("platforms", list(serving.PLATFORMS),
 
 def main(argv: list[str]) -> None:
   del argv
-  module, variables = checkpoint.load_generator(_NETWORK.value)
+  module, variables = checkpoints.load_generator(_NETWORK.value)
   path = serving.write_export(module, variables, _OUTDIR.value,
                               platforms=tuple(_PLATFORMS.value),
                               source=_NETWORK.value)

@@ -20,11 +20,11 @@ import jax
 import numpy as np
 
 from sg3jax import analysis
-from sg3jax import checkpoint
 from sg3jax.cli import command
 from sg3jax.cli import common
 from sg3jax.networks import make_transform
 from sg3jax.networks import synthesis_network
+from sg3jax.training import checkpoints
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
@@ -97,7 +97,7 @@ def write_pngs(images: np.ndarray, names: Sequence[str],
 def main(argv: list[str]) -> None:
   del argv
   try:
-    module, variables = checkpoint.load_generator(_NETWORK.value)
+    module, variables = checkpoints.load_generator(_NETWORK.value)
   except ValueError as e:
     sys.exit(str(e))
   if _PROJECTED_W.value is not None:

@@ -17,10 +17,10 @@ from absl import flags
 import numpy as np
 
 from sg3jax import analysis
-from sg3jax import checkpoint
 from sg3jax.analysis import figures
 from sg3jax.cli import common
 from sg3jax.cli import command
+from sg3jax.training import checkpoints
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
@@ -73,7 +73,7 @@ def internal_tiles(module, variables: dict, seed: int, *,
 
 def main(argv: list[str]) -> None:
   del argv
-  module, variables = checkpoint.load_generator(_NETWORK.value)
+  module, variables = checkpoints.load_generator(_NETWORK.value)
   channels = common.parse_ints(_CHANNELS.value, "channels")
   tiles, layers = internal_tiles(
       module, variables, _SEED.value, layers=_LAYERS.value,

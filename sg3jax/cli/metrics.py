@@ -27,8 +27,8 @@ import sys
 
 from absl import flags
 
-from sg3jax import checkpoint
 from sg3jax.cli import command
+from sg3jax.training import checkpoints
 
 FLAGS = flags.FlagValues()
 _NETWORK = flags.DEFINE_string(
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> None:
   if not network.exists():
     sys.exit(f"network: {network} does not exist")
   try:
-    module, variables = checkpoint.load_generator(network)
+    module, variables = checkpoints.load_generator(network)
   except ValueError as e:
     sys.exit(str(e))
   outdir = pathlib.Path(_OUTDIR.value) if _OUTDIR.value else (

@@ -23,13 +23,13 @@ import numpy as np
 from PIL import Image
 import tqdm
 
-from sg3jax import checkpoint
 from sg3jax import projector
 from sg3jax.cli import common
 from sg3jax.cli import command
 from sg3jax.cli import video
 from sg3jax.metrics import vgg16
 from sg3jax.networks import synthesis_network
+from sg3jax.training import checkpoints
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
@@ -83,7 +83,7 @@ def output_dirs(targets: list[str], outdir: str) -> list[pathlib.Path]:
 
 def main(argv: list[str]) -> None:
   del argv
-  module, variables = checkpoint.load_generator(_NETWORK.value)
+  module, variables = checkpoints.load_generator(_NETWORK.value)
   vgg, vgg_variables = vgg16.load_vgg16(_VGG16.value)
   dirs = output_dirs(_TARGET.value, _OUTDIR.value)
   targets = np.stack([load_target(t, module.img_resolution,

@@ -24,10 +24,10 @@ from absl import flags
 import numpy as np
 
 from sg3jax import analysis
-from sg3jax import checkpoint
 from sg3jax.analysis import figures
 from sg3jax.cli import common
 from sg3jax.cli import command
+from sg3jax.training import checkpoints
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
@@ -80,7 +80,7 @@ def image_source(*, network: str | None = None, dataset: str | None = None,
     if num is None:
       raise ValueError("num: expected a number of images for --network, "
                        "got None")
-    module, variables = checkpoint.load_generator(network)
+    module, variables = checkpoints.load_generator(network)
     seeds = list(range(seed, seed + num))
     return lambda: analysis.seed_image_batches(
         module, variables, seeds, truncation_psi=truncation_psi,

@@ -21,9 +21,9 @@ from absl import flags
 import numpy as np
 
 from sg3jax import analysis
-from sg3jax import checkpoint
 from sg3jax.cli import common
 from sg3jax.cli import command
+from sg3jax.training import checkpoints
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
@@ -101,7 +101,7 @@ def sticking_images(module, variables: dict, seed: int, *,
 
 def main(argv: list[str]) -> None:
   del argv
-  module, variables = checkpoint.load_generator(_NETWORK.value)
+  module, variables = checkpoints.load_generator(_NETWORK.value)
   interp_seeds = _INTERP_SEEDS.value
   if interp_seeds is not None:
     interp_seeds = common.parse_ints(interp_seeds, "interp_seeds")

@@ -24,9 +24,9 @@ import numpy as np
 import tqdm
 
 from sg3jax import analysis
-from sg3jax import checkpoint
 from sg3jax.cli import common
 from sg3jax.cli import command
+from sg3jax.training import checkpoints
 
 # Flags of this command only (the sg3jax script imports several commands).
 FLAGS = flags.FlagValues()
@@ -139,7 +139,7 @@ def write_mp4(frames: Iterable[np.ndarray], path: str | pathlib.Path, *,
 
 def main(argv: list[str]) -> None:
   del argv
-  module, variables = checkpoint.load_generator(_NETWORK.value)
+  module, variables = checkpoints.load_generator(_NETWORK.value)
   ws = interpolation_ws(
       module, variables, _LATENT.seed_list(),
       grid=parse_grid(_GRID.value), num_keyframes=_KEYFRAMES.value,

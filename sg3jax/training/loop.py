@@ -32,7 +32,6 @@ import psutil
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from sg3jax import checkpoint as network_checkpoint
 from sg3jax import convert
 from sg3jax import data
 from sg3jax.metrics import training_metrics
@@ -278,7 +277,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
     networks = {"G": g_vars, "D": d_vars, "G_ema": g_vars}
     if cfg.resume:
       loaded = {name: variables for name, (_, variables) in
-                network_checkpoint.load_any_networks(cfg.resume).items()}
+                checkpoints.load_any_networks(cfg.resume).items()}
       networks = {name: _check_resume(name, networks[name],
                                       loaded.get(name), cfg.resume)
                   for name in networks}

@@ -24,7 +24,7 @@ from starlette import responses
 from starlette import routing
 import uvicorn
 
-from sg3jax import checkpoint
+from sg3jax.training import checkpoints
 from sg3jax.visualizer import render
 
 PAGE = pathlib.Path(__file__).with_name("page.html")
@@ -64,12 +64,14 @@ class Session:
 
   def load(self, path: str, step: int | None = None) -> None:
     """Switches to the generator at `path` (ValueError: unreadable); a run
-    directory's latest checkpoint when `step` is None."""
-    steps = run_steps(path)
-    if step is None and steps:
-      step = steps[-1]
+    directory's newest readable checkpoint when `step` is None (newer
+    unreadable ones are skipped with a warning, as every command does)."""
     try:
-      module, variables = checkpoint.load_generator(path, step=step)
+      if step is None and run_steps(path):
+        step, networks = checkpoints.load_run_networks(path)
+      else:
+        networks = checkpoints.load_any_networks(path, step=step)
+      module, variables = checkpoints.generator_of(networks, path)
     except (OSError, KeyError) as e:
       raise ValueError(f"network: cannot read {path}: {e}") from None
     if self.renderer is not None and self.renderer.module == module:

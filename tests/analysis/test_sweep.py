@@ -11,12 +11,12 @@ import numpy as np
 from absl.testing import absltest
 from PIL import Image
 
-from sg3jax import checkpoint
 from sg3jax.analysis import figures
 from sg3jax.analysis import sweep
 from sg3jax.cli import sweep as sweep_cli
 from sg3jax.metrics import equivariance
 from sg3jax.metrics import metric_main
+from sg3jax.training import checkpoints
 from sg3jax.training import loop
 from tests.metrics import detectors
 from tests.metrics import test_vgg16
@@ -199,7 +199,7 @@ class TinySweepTest(absltest.TestCase):
 
   def test_trained_values_are_the_metric_of_the_runs_g_ema(self):
     c = tiny.load_experiment("filter_sweep.py", "tiny")
-    module, g_ema = checkpoint.load_generator(
+    module, g_ema = checkpoints.load_generator(
         self.workdir / "runs" / "no_filter")
     self.assertEqual(module.synthesis_kwargs["filter_size"], 1)
     got = equivariance.compute_equivariance(

@@ -12,8 +12,8 @@ import tempfile
 import jax
 import jax.numpy as jnp
 
-from sg3jax import checkpoint
 from sg3jax.convert import generator_from_kwargs
+from sg3jax.training import checkpoints
 
 INIT_KWARGS = dict(
     z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
@@ -36,6 +36,6 @@ def checkpoint_dir() -> pathlib.Path:
   tmp = tempfile.TemporaryDirectory()
   atexit.register(tmp.cleanup)
   _, variables = generator()
-  return checkpoint.save_networks(
+  return checkpoints.save_networks(
       pathlib.Path(tmp.name) / "ckpt",
-      {"G_ema": checkpoint.Network("Generator", INIT_KWARGS, variables)})
+      {"G_ema": checkpoints.Network("Generator", INIT_KWARGS, variables)})

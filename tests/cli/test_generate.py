@@ -9,11 +9,11 @@ import numpy as np
 from absl.testing import absltest
 from PIL import Image
 
-from sg3jax import checkpoint
 from sg3jax.cli import common
 from sg3jax.cli import generate
+from sg3jax.training import checkpoints
 from tests import official
-from tests.test_checkpoint import converted_generator
+from tests.training.test_checkpoints import converted_generator
 
 
 class ParseTest(absltest.TestCase):
@@ -60,8 +60,8 @@ class GenerateTest(absltest.TestCase):
   def test_command_writes_pngs(self):
     module, variables, init_kwargs, _ = converted_generator()
     root = pathlib.Path(self.create_tempdir().full_path)
-    ckpt = checkpoint.save_networks(root / "ckpt", {
-        "G_ema": checkpoint.Network("Generator", init_kwargs, variables)})
+    ckpt = checkpoints.save_networks(root / "ckpt", {
+        "G_ema": checkpoints.Network("Generator", init_kwargs, variables)})
     generate.run(["generate", f"--network={ckpt}", "--seeds=1-2",
                   "--trunc=0.7", "--translate=0.2,0", "--rotate=30",
                   f"--outdir={root / 'out'}"])
@@ -77,8 +77,8 @@ class GenerateTest(absltest.TestCase):
     # After a full run in the same process: flags must not carry over.
     root = pathlib.Path(self.create_tempdir().full_path)
     _, variables, init_kwargs, _ = converted_generator()
-    ckpt = checkpoint.save_networks(root / "ckpt", {
-        "G_ema": checkpoint.Network("Generator", init_kwargs, variables)})
+    ckpt = checkpoints.save_networks(root / "ckpt", {
+        "G_ema": checkpoints.Network("Generator", init_kwargs, variables)})
     generate.run(["generate", f"--network={ckpt}", "--seeds=1",
                   f"--outdir={root}"])
     with self.assertRaises(SystemExit) as exit_info:

@@ -8,8 +8,8 @@ from absl.testing import absltest
 from PIL import Image
 
 from sg3jax import analysis
-from sg3jax import checkpoint
 from sg3jax.cli import internals
+from sg3jax.training import checkpoints
 from tests.analysis import tiny
 from tests.convert import pickle_writer
 
@@ -62,8 +62,8 @@ class InternalsTest(absltest.TestCase):
   def test_official_pickle_loads_as_the_checkpoint(self):
     out = pathlib.Path(self.create_tempdir().full_path)
     pkl = _write_tiny_pkl(out / "network-snapshot-000000.pkl")
-    module, variables = checkpoint.load_generator(pkl)
-    expected_module, expected = checkpoint.load_generator(
+    module, variables = checkpoints.load_generator(pkl)
+    expected_module, expected = checkpoints.load_generator(
         tiny.checkpoint_dir())
     self.assertEqual(module, expected_module)
     jax.tree.map(np.testing.assert_array_equal, variables, expected)

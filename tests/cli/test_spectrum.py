@@ -7,9 +7,9 @@ from absl.testing import absltest
 from PIL import Image
 
 from sg3jax import analysis
-from sg3jax import checkpoint
 from sg3jax import data
 from sg3jax.cli import spectrum
+from sg3jax.training import checkpoints
 from tests.analysis import tiny
 
 
@@ -24,7 +24,7 @@ class SpectrumCommandTest(absltest.TestCase):
     out = pathlib.Path(self.create_tempdir().full_path)
     spectrum.run(["spectrum", f"--network={tiny.checkpoint_dir()}",
                   "--num=10", "--seed=3", "--interp=2", f"--outdir={out}"])
-    module, variables = checkpoint.load_generator(tiny.checkpoint_dir())
+    module, variables = checkpoints.load_generator(tiny.checkpoint_dir())
     images = np.concatenate(list(analysis.seed_image_batches(
         module, variables, list(range(3, 13)), batch_size=tiny.BATCH)))
     mean, std = images.astype(np.float64).mean(), images.std()

@@ -7,8 +7,8 @@ from absl.testing import absltest
 from PIL import Image
 
 from sg3jax import analysis
-from sg3jax import checkpoint
 from sg3jax.cli import sticking
+from sg3jax.training import checkpoints
 from tests.analysis import tiny
 
 
@@ -47,7 +47,7 @@ class StickingTest(absltest.TestCase):
                   "--seed=2", "--num=8", "--radius=0.5",
                   "--frames_per_transition=4", "--rows=3:11", "--column=7",
                   "--zoom=2", f"--outdir={out}"])
-    module, variables = checkpoint.load_generator(tiny.checkpoint_dir())
+    module, variables = checkpoints.load_generator(tiny.checkpoint_dir())
     pair, strip = sticking.sticking_images(
         module, variables, 2, num=8, radius=0.5, frames_per_transition=4,
         column=7, rows=(3, 11), batch_size=tiny.BATCH)

@@ -9,9 +9,9 @@ from absl.testing import absltest
 from PIL import Image
 
 from sg3jax import analysis
-from sg3jax import checkpoint
 from sg3jax.cli import main as cli_main
 from sg3jax.cli import video
+from sg3jax.training import checkpoints
 from tests.analysis import tiny
 
 
@@ -25,7 +25,7 @@ def _decode_mp4(path: pathlib.Path, height: int, width: int) -> np.ndarray:
 
 
 def _expected_frames(seeds, grid, w_frames):
-  module, variables = checkpoint.load_generator(tiny.checkpoint_dir())
+  module, variables = checkpoints.load_generator(tiny.checkpoint_dir())
   ws = video.interpolation_ws(module, variables, seeds, grid=grid,
                               w_frames=w_frames)
   return np.stack(list(analysis.render_frames(module, variables, ws,

@@ -8,17 +8,18 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 
-from sg3jax import checkpoint
 from sg3jax.cli import convert as convert_cli
 from sg3jax.cli import generate
 from sg3jax.convert import official as official_pkl
 from sg3jax.convert import pickle_reader
+from sg3jax.training import checkpoints
 from tests import official
 from tests.convert.pickle_writer import _dumps
 from tests.convert.pickle_writer import _Evil
 from tests.convert.pickle_writer import _Module
 from tests.convert.pickle_writer import _tensor
 from tests.convert.pickle_writer import network_object
+from tests.training import test_checkpoints
 
 
 def _states():
@@ -81,13 +82,20 @@ class OfficialPickleTest(absltest.TestCase):
   def test_convert_command_then_generate(self):
     outdir = self.root / "converted"
     convert_cli.run(["convert", str(self.pkl), str(outdir)])
-    self.assertEqual(set(checkpoint.read_network_meta(outdir)),
+    self.assertEqual(set(checkpoints.read_network_meta(outdir)),
                      {"G", "D", "G_ema"})
     self.assertAlmostEqual(
-        checkpoint.read_extras(outdir)["augment_pipe"]["p"], 0.3, places=6)
+        checkpoints.read_extras(outdir)["augment_pipe"]["p"], 0.3, places=6)
     generate.run(["generate", f"--network={outdir}", "--seeds=5",
                   f"--outdir={self.root / 'images'}"])
     self.assertTrue((self.root / "images" / "seed0005.png").exists())
+    # A flipped byte in an array chunk of the converted checkpoint is found
+    # (and the command exits with the message).
+    flipped = test_checkpoints.flip_byte_in_largest_file(outdir / "variables")
+    with self.assertRaisesRegex(
+        SystemExit, f"{flipped.relative_to(outdir)}: SHA-256 .*, expected"):
+      generate.run(["generate", f"--network={outdir}", "--seeds=5",
+                    f"--outdir={self.root / 'images'}"])
 
   def test_malicious_pickle_is_refused_and_runs_nothing(self):
     sentinel = self.root / "pwned"

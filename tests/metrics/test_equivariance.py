@@ -19,11 +19,11 @@ import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
-from sg3jax import checkpoint
 from sg3jax import convert
 from sg3jax.cli import metrics as metrics_cli
 from sg3jax.metrics import equivariance as eq
 from sg3jax.metrics import metric_main
+from sg3jax.training import checkpoints
 from tests import official
 from tests.convert import pickle_writer
 from tests.metrics import numpy_reference
@@ -471,8 +471,8 @@ class CommandTest(absltest.TestCase):
   def test_cli_writes_jsonl(self):
     G, variables = tiny()
     root = pathlib.Path(self.create_tempdir().full_path)
-    ckpt = checkpoint.save_networks(root / "ckpt", {
-        "G_ema": checkpoint.Network("Generator", TINY_KWARGS, variables)})
+    ckpt = checkpoints.save_networks(root / "ckpt", {
+        "G_ema": checkpoints.Network("Generator", TINY_KWARGS, variables)})
     metrics_cli.run(["metrics", f"--network={ckpt}",
                      "--metrics=eqt50k_frac", "--num=6", "--batch=4",
                      "--seed=3", "--noprogress"])

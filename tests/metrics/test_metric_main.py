@@ -14,7 +14,6 @@ import numpy as np
 from absl.testing import absltest
 from PIL import Image
 
-from sg3jax import checkpoint
 from sg3jax.cli import metrics as metrics_cli
 from sg3jax.metrics import fid
 from sg3jax.metrics import inception
@@ -22,6 +21,7 @@ from sg3jax.metrics import metric_main
 from sg3jax.metrics import metric_utils
 from sg3jax.metrics import ppl
 from sg3jax.metrics import precision_recall
+from sg3jax.training import checkpoints
 from tests.analysis import tiny
 from tests.metrics import detectors as detector_weights
 from tests.metrics import test_inception
@@ -54,7 +54,7 @@ class DatasetMetricsTest(absltest.TestCase):
     cls.env = mock.patch.dict(os.environ, {"SG3JAX_CACHE": str(root / "c")})
     cls.env.start()
     # As the CLI loads it (hashable): the metric steps are shared.
-    cls.G, cls.variables = checkpoint.load_generator(tiny.checkpoint_dir())
+    cls.G, cls.variables = checkpoints.load_generator(tiny.checkpoint_dir())
     cls.outdir = root / "out"
     metrics_cli.run([
         "metrics", f"--network={tiny.checkpoint_dir()}",

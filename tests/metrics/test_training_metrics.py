@@ -7,8 +7,8 @@ import pathlib
 import numpy as np
 from absl.testing import absltest
 
-from sg3jax import checkpoint
 from sg3jax.metrics import metric_main
+from sg3jax.training import checkpoints
 from sg3jax.training import loop
 from tests.metrics import detectors
 from tests.metrics import test_vgg16
@@ -30,7 +30,7 @@ class SnapshotMetricsTest(absltest.TestCase):
     workdir = pathlib.Path(self.create_tempdir().full_path)
     loop.train(cfg, workdir)
 
-    G, variables = checkpoint.load_generator(workdir)  # the last G_ema
+    G, variables = checkpoints.load_generator(workdir)  # the last G_ema
     for name in ("pr50k3", "ppl2_wend"):
       lines = [json.loads(line) for line in
                (workdir / f"metric-{name}.jsonl").read_text().splitlines()]

@@ -12,10 +12,10 @@ import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
-from sg3jax import checkpoint
 from sg3jax import convert
 from sg3jax import networks
 from sg3jax.metrics import equivariance
+from sg3jax.training import checkpoints
 from tests import official
 
 ARCHITECTURES = ("skip", "resnet", "orig")
@@ -124,9 +124,9 @@ class StyleGAN2GeneratorTest(parameterized.TestCase):
     G, variables, _, _ = _converted("orig")
     _, params = official.load_extra("stylegan2")
     directory = self.create_tempdir().full_path + "/net"
-    checkpoint.save_networks(directory, {"G": checkpoint.Network(
+    checkpoints.save_networks(directory, {"G": checkpoints.Network(
         type(G).__name__, params["generators"]["orig"], variables)})
-    loaded = checkpoint.load_networks(directory)
+    loaded = checkpoints.load_networks(directory)
     module, restored = loaded["G"]
     self.assertIsInstance(module, networks.StyleGAN2Generator)
     jax.tree.map(np.testing.assert_array_equal, restored, variables)

@@ -1,5 +1,6 @@
 """`sg3jax train` end to end: outputs, kill -9 and resume, unreadable
-checkpoints, two processes preempted by SIGTERM and resumed, divergence,
+checkpoints (damaged files found by their checksums, or by reading those
+saved without), two processes preempted by SIGTERM and resumed, divergence,
 and bad configurations.
 
 The runs are subprocesses of the console script on the tiny config
@@ -25,11 +26,13 @@ from absl.testing import absltest
 from absl.testing import parameterized
 from PIL import Image
 
-from sg3jax import checkpoint
 from sg3jax import networks as nets_lib
+from sg3jax import visualizer
 from sg3jax.training import checkpoints
 from sg3jax.training import loop
+from sg3jax.training.checkpoints import checksums
 from tests.convert import pickle_writer
+from tests.training import test_checkpoints
 from tests.training import tiny
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -74,7 +77,7 @@ def _training_stats(run):
 
 
 def _assert_same_networks(run, reference):
-  ours, theirs = (checkpoint.load_networks(r) for r in (run, reference))
+  ours, theirs = (checkpoints.load_networks(r) for r in (run, reference))
   for name in ("G", "D", "G_ema"):
     jax.tree.map(np.testing.assert_array_equal, ours[name][1],
                  theirs[name][1])
@@ -90,15 +93,27 @@ def _truncate_largest_file(step_dir):
   return len(data) // 2
 
 
+def _truncate_without_checksums(step_dir):
+  """A checkpoint saved before SHA256SUMS, with a truncated file."""
+  (step_dir / checksums.SUMS_FILE).unlink()
+  _truncate_largest_file(step_dir)
+
+
 # A checkpoint made unreadable, and a pattern of the problem the warning
 # names.
 _CORRUPTIONS = {
-    "truncated_file": (_truncate_largest_file, "OUT_OF_RANGE"),
+    "flipped_byte": (
+        lambda d: test_checkpoints.flip_byte_in_largest_file(d / "networks"),
+        r"networks/ocdbt.process_0/d/\w+: SHA-256 \w+, expected \w+"),
+    "truncated_file": (_truncate_largest_file,
+                       r"networks/[\w./]+: SHA-256 \w+, expected"),
     "deleted_file": (lambda d: (d / "networks" / "manifest.ocdbt").unlink(),
-                     "manifest.ocdbt missing"),
+                     "networks/manifest.ocdbt: missing"),
     "garbled_metadata": (
         lambda d: (d / "meta" / "metadata").write_text('{"counters": {'),
-        "JSONDecodeError"),
+        "meta/metadata: SHA-256"),
+    "truncated_file_without_checksums": (_truncate_without_checksums,
+                                         "OUT_OF_RANGE"),
 }
 
 
@@ -161,9 +176,16 @@ class TrainRunTest(parameterized.TestCase):
     self.assertEqual(meta["counters"], {"batch_idx": 40, "cur_nimg": 320,
                                         "cur_tick": 40})
     self.assertLen(list((run / "checkpoints").iterdir()), 3)
+    # Each step's SHA256SUMS covers the files of its four items.
+    step_dir = run / "checkpoints" / str(_ITERATIONS)
+    sums = checksums.parse_sums(
+        (step_dir / checksums.SUMS_FILE).read_text(), step_dir)
+    self.assertEqual({name.split("/")[0] for name in sums},
+                     {"networks", "optimizer", "meta", "data"})
+    checksums.verify(step_dir, ["networks", "optimizer", "meta", "data"])
 
   def test_generate_reads_the_run_directory(self):
-    networks = checkpoint.load_networks(self.reference)
+    networks = checkpoints.load_networks(self.reference)
     self.assertEqual(set(networks), {"G", "D", "G_ema"})
     G, variables = networks["G_ema"]
     img = G.apply(variables, np.zeros((1, G.z_dim), np.float32),
@@ -213,9 +235,10 @@ class TrainRunTest(parameterized.TestCase):
     with self.assertWarnsRegex(
         RuntimeWarning, f"skipping checkpoint {_ITERATIONS}, unreadable: "
         f".*{problem}"):
-      loaded = checkpoints.load_run_networks(run)
-    previous = checkpoints.load_run_networks(self.reference,
-                                             _ITERATIONS - 1)
+      step, loaded = checkpoints.load_run_networks(run)
+    self.assertEqual(step, _ITERATIONS - 1)
+    _, previous = checkpoints.load_run_networks(self.reference,
+                                                _ITERATIONS - 1)
     for name in ("G", "D", "G_ema"):
       jax.tree.map(np.testing.assert_array_equal, loaded[name][1],
                    previous[name][1])
@@ -233,40 +256,68 @@ class TrainRunTest(parameterized.TestCase):
                                f"skipping checkpoint {_ITERATIONS}"):
       with self.assertRaisesRegex(
           ValueError, f"no readable checkpoint: step {steps[2]}: "
-          f"JSONDecodeError: .*; step {steps[1]}: .*; step {steps[0]}: "):
+          "ValueError: .*meta/metadata: SHA-256 .*; "
+          f"step {steps[1]}: .*; step {steps[0]}: "):
         loop.train(cfg, run)
     # Nothing was moved or deleted.
     self.assertEqual(sorted(int(p.name) for p in
                             (run / "checkpoints").iterdir()), steps)
     self.assertFalse((run / checkpoints.UNREADABLE_DIR).exists())
 
-  def test_resume_skips_a_truncated_checkpoint_and_continues_exactly(self):
-    run = self._copy_of_reference("truncated")
-    size = _truncate_largest_file(run / "checkpoints" / str(_ITERATIONS))
+  def test_resume_sets_aside_a_flipped_byte_and_continues_exactly(self):
+    # A bit flip in an array chunk of the optimizer state still decodes;
+    # its checksum finds it.
+    run = self._copy_of_reference("flipped")
+    step_dir = run / "checkpoints" / str(_ITERATIONS)
+    flipped = test_checkpoints.flip_byte_in_largest_file(
+        step_dir / "optimizer")
+    content = flipped.read_bytes()
     resumed = _run(run)
     self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
     self.assertRegex(resumed.stderr, f"skipping checkpoint {_ITERATIONS}, "
-                     "unreadable: .*OUT_OF_RANGE")
+                     f"unreadable: ValueError: {step_dir}: "
+                     f"{flipped.relative_to(step_dir)}: SHA-256")
     self.assertIn(f"(iteration {_ITERATIONS - 1})", resumed.stdout)
-    # The truncated checkpoint was set aside, not deleted.
+    # The damaged checkpoint was set aside, not deleted.
     aside = run / checkpoints.UNREADABLE_DIR / str(_ITERATIONS)
     self.assertIn(f"moved unreadable checkpoint {_ITERATIONS} to {aside}",
                   resumed.stderr)
-    self.assertIn(size, [p.stat().st_size for p in aside.rglob("*")
-                         if p.is_file()])
+    self.assertEqual(
+        (aside / flipped.relative_to(step_dir)).read_bytes(), content)
     # The last iteration ran again, as in the uninterrupted run.
     _assert_same_networks(run, self.reference)
     self.assertEqual(_losses(run / "stats.jsonl"),
                      _losses(self.reference / "stats.jsonl"))
 
+  def test_visualizer_skips_a_damaged_latest_checkpoint(self):
+    run = self._copy_of_reference("visualized")
+    step_dir = run / "checkpoints" / str(_ITERATIONS)
+    flipped = test_checkpoints.flip_byte_in_largest_file(
+        step_dir / "networks")
+    with self.assertWarnsRegex(
+        RuntimeWarning, f"skipping checkpoint {_ITERATIONS}, unreadable: "
+        f".*{flipped.relative_to(step_dir)}: SHA-256"):
+      session = visualizer.Session(str(run))
+    self.assertIsNone(session.error)
+    self.assertEqual(session.current, {"path": str(run),
+                                       "step": _ITERATIONS - 1})
+    _, previous = checkpoints.load_run_networks(self.reference,
+                                                _ITERATIONS - 1)
+    jax.tree.map(np.testing.assert_array_equal, session.renderer.variables,
+                 previous["G_ema"][1])
+    # Asked for by name, the damaged step is an error naming the file.
+    with self.assertRaisesRegex(
+        ValueError, f"{flipped.relative_to(step_dir)}: SHA-256"):
+      session.load(str(run), _ITERATIONS)
+
   def test_divergence_stops_without_saving(self):
-    networks = checkpoint.load_networks(self.reference)
+    networks = checkpoints.load_networks(self.reference)
     d_variables = jax.tree.map(np.asarray, networks["D"][1])
     d_variables["params"]["b4"]["out"]["weight"] = np.full_like(
         d_variables["params"]["b4"]["out"]["weight"], np.nan)
     poisoned = self.root / "poisoned"
-    checkpoint.save_networks(poisoned, {
-        name: checkpoint.Network(
+    checkpoints.save_networks(poisoned, {
+        name: checkpoints.Network(
             "Discriminator" if name == "D" else "Generator",
             tiny_kwargs(self.reference, name),
             d_variables if name == "D" else networks[name][1])
@@ -389,7 +440,7 @@ class InProcessTrainTest(absltest.TestCase):
     cfg.optim.D_lr = 0.0
     workdir = self.create_tempdir().full_path
     loop.train(cfg, workdir)
-    trained = checkpoints.load_run_networks(workdir)
+    trained = checkpoints.load_networks(workdir)
     own_g, _ = loop.build_networks(cfg, loop.open_training_set(cfg)).init()
     for name, expected in (("G", g_vars), ("D", d_vars), ("G_ema", g_vars)):
       got = _params(trained[name][1])
@@ -427,7 +478,7 @@ class InProcessTrainTest(absltest.TestCase):
     workdir = self.create_tempdir().full_path
     loop.train(cfg, workdir)
     _, d_init = loop.build_networks(cfg, loop.open_training_set(cfg)).init()
-    networks = checkpoints.load_run_networks(workdir)
+    networks = checkpoints.load_networks(workdir)
     d_module, d_trained = networks["D"]
     before, after = _params(d_init), _params(d_trained)
     for key in before:
@@ -453,7 +504,7 @@ class InProcessTrainTest(absltest.TestCase):
                      [4, 0, 4, 0])
     self.assertTrue(all(np.isfinite(s["Loss/G/reg"]["mean"])
                         for s in stats[0::2]))
-    networks = checkpoints.load_run_networks(workdir)
+    networks = checkpoints.load_networks(workdir)
     G, g_trained = networks["G"]
     self.assertIsInstance(G, nets_lib.StyleGAN2Generator)
     g_init, _ = loop.build_networks(cfg, loop.open_training_set(cfg)).init()

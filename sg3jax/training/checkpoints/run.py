@@ -6,15 +6,18 @@
   meta       JSON: counters (batch_idx, cur_nimg, cur_tick), the number of
              stats.jsonl lines written, the networks' class names and
              official init kwargs, and the full config;
-  data       each process's data iterator position (grain).
+  data       each process's data iterator position (grain);
+beside them, SHA256SUMS: the SHA-256 of each of their files (`checksums`).
 Saves are asynchronous; Orbax writes each step to a temporary directory
-and renames it when complete, so a crash mid-save leaves the previous
-checkpoint as the latest one.
+and renames it when complete, after process 0 has written the checksums
+(hashing runs in Orbax's background thread, not in the training loop), so
+a crash mid-save leaves the previous checkpoint as the latest one.
 
-A checkpoint that cannot be read (a file truncated or missing, garbled
-metadata) is skipped with a warning for the newest readable one; a
-resumed run moves the skipped ones to `<workdir>/unreadable_checkpoints/`
-(its new checkpoints take their step numbers) and deletes nothing.
+A checkpoint that cannot be read (a file whose checksum differs, truncated
+or missing, garbled metadata) is skipped with a warning for the newest
+readable one; a resumed run moves the skipped ones to
+`<workdir>/unreadable_checkpoints/` (its new checkpoints take their step
+numbers) and deletes nothing.
 """
 
 import pathlib
@@ -31,6 +34,7 @@ import tensorstore as ts
 from jax.experimental import multihost_utils
 
 from sg3jax.convert import networks as convert_networks
+from sg3jax.training.checkpoints import checksums
 
 T = TypeVar("T")
 UNREADABLE_DIR = "unreadable_checkpoints"
@@ -62,6 +66,7 @@ class RunCheckpoints:
 
   def __init__(self, workdir: str | pathlib.Path, *, max_to_keep: int = 3):
     self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
+    self._saving_step = None
     self._manager = _CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
@@ -69,14 +74,36 @@ class RunCheckpoints:
             create=True, cleanup_tmp_directories=True,
             # Never skip a requested save because the previous one is
             # still being written: wait for it instead.
-            enable_should_save_is_saving_in_progress_check=False))
+            enable_should_save_is_saving_in_progress_check=False,
+            # A step is written to `<step>` + TMP_DIR_SUFFIX, then renamed;
+            # the callback runs on process 0 between the two.
+            temporary_path_class=ocp.path.atomicity.AtomicRenameTemporaryPath,
+            async_options=ocp.AsyncOptions(
+                post_finalization_callback=self._write_checksums)))
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
+  def _step_path(self, step: int) -> pathlib.Path:
+    """The directory of checkpoint `step` (existing or to be written)."""
+    return self.directory / ocp.path.step.standard_name_format().build_name(
+        step)
+
+  def _write_checksums(self) -> None:
+    """Writes SHA256SUMS into the temporary directory of the step being
+    saved, once Orbax has written all of its files, before the rename."""
+    temporary = ocp.path.atomicity.AtomicRenameTemporaryPath.from_final(
+        self._step_path(self._saving_step))
+    checksums.write(temporary.get())
+
   def save(self, step: int, *, networks: Mapping, optimizer: Mapping,
            meta: Mapping[str, Any], data_iterator) -> None:
     """Starts an asynchronous save of checkpoint `step`."""
+    # (Orbax's save would wait for the previous one too; waiting first
+    # leaves the step that `_write_checksums` reads to the previous save
+    # until it is committed.)
+    self._manager.wait_until_finished()
+    self._saving_step = step
     saved = self._manager.save(step, args=ocp.args.Composite(
         networks=ocp.args.StandardSave(dict(networks)),
         optimizer=ocp.args.StandardSave(dict(optimizer)),
@@ -164,6 +191,7 @@ class RunCheckpoints:
     process that fails to read must not leave the others waiting)."""
     path = ocp.path.step.standard_name_format().find_step(
         self.directory, step).path
+    checksums.verify(path, items)
     for name in items:
       _check_array_store(pathlib.Path(path) / name)
     handler = ocp.CompositeCheckpointHandler()
@@ -245,10 +273,11 @@ def is_run_directory(path: str | pathlib.Path) -> bool:
 
 
 def load_run_networks(workdir: str | pathlib.Path, step: int | None = None
-                      ) -> dict[str, tuple[Any, dict]]:
-  """{"G", "D", "G_ema": (module, variables)} of a run's checkpoint.
+                      ) -> tuple[int, dict[str, tuple[Any, dict]]]:
+  """(step, {"G", "D", "G_ema": (module, variables)}) of a run's checkpoint.
 
-  `step` defaults to the newest readable checkpoint.
+  `step` defaults to the newest readable checkpoint (newer unreadable ones
+  are skipped with a warning, and left in place).
   """
   ckpts = RunCheckpoints(workdir)
 
@@ -260,10 +289,10 @@ def load_run_networks(workdir: str | pathlib.Path, step: int | None = None
 
   try:
     if step is not None:
-      return read(step)
+      return step, read(step)
     found = ckpts.newest_readable(read)
     if found is None:
       raise ValueError(f"{workdir}: no checkpoint in {ckpts.directory}")
-    return found[1]
+    return found[:2]
   finally:
     ckpts.close()

@@ -3,8 +3,10 @@
 A network checkpoint directory holds, for each network name (e.g. "G",
 "D", "G_ema"), its Flax variables and, in one JSON item, each network's
 class and official init kwargs, so that the modules can be rebuilt without
-any other file. Saving never touches an existing checkpoint until the new
-one is complete: it is written beside the target and swapped in by rename.
+any other file, and SHA256SUMS, the SHA-256 of each of their files
+(`checksums`), verified before anything is read. Saving never touches an
+existing checkpoint until the new one is complete (checksums included): it
+is written beside the target and swapped in by rename.
 """
 
 import dataclasses
@@ -23,7 +25,10 @@ import orbax.checkpoint as ocp
 
 from sg3jax import convert
 from sg3jax.networks import Generator
-from sg3jax.training import checkpoints as run_checkpoints
+from sg3jax.training.checkpoints import checksums
+from sg3jax.training.checkpoints import run as run_checkpoints
+
+ITEMS = ("variables", "networks", "extras")  # the Orbax items saved
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +64,7 @@ def save_networks(directory: str | pathlib.Path,
           variables=ocp.args.StandardSave(variables),
           networks=ocp.args.JsonSave(meta),
           extras=ocp.args.JsonSave(convert.to_json_value(dict(extras or {})))))
+    checksums.write(staging)
   except BaseException:
     shutil.rmtree(staging, ignore_errors=True)
     raise
@@ -72,19 +78,32 @@ def save_networks(directory: str | pathlib.Path,
   return directory
 
 
+def _json_item(directory: pathlib.Path, item: str) -> dict | None:
+  """The JSON of a checkpoint item (unverified), None if absent."""
+  path = directory / item / "metadata"
+  return json.loads(path.read_text()) if path.exists() else None
+
+
+def _verified(directory: str | pathlib.Path, items: tuple[str, ...]
+              ) -> pathlib.Path:
+  """`directory` as an absolute path, once it is known to be a network
+  checkpoint whose files of `items` match their checksums."""
+  directory = pathlib.Path(directory).absolute()
+  if not (directory / "networks" / "metadata").exists():
+    raise ValueError(f"{directory}: not an sg3jax network checkpoint (no "
+                     "networks/metadata)")
+  checksums.verify(directory, items)
+  return directory
+
+
 def read_network_meta(directory: str | pathlib.Path) -> dict[str, dict]:
   """{name: {"class_name", "init_kwargs"}} of a network checkpoint."""
-  path = pathlib.Path(directory).absolute() / "networks" / "metadata"
-  if not path.exists():
-    raise ValueError(f"{directory}: not an sg3jax network checkpoint (no "
-                     f"{path.relative_to(path.parents[1])})")
-  return json.loads(path.read_text())
+  return _json_item(_verified(directory, ("networks",)), "networks")
 
 
 def read_extras(directory: str | pathlib.Path) -> dict:
   """The JSON `extras` saved with the networks (e.g. ADA p)."""
-  path = pathlib.Path(directory).absolute() / "extras" / "metadata"
-  return json.loads(path.read_text()) if path.exists() else {}
+  return _json_item(_verified(directory, ("extras",)), "extras") or {}
 
 
 def load_networks(directory: str | pathlib.Path, *, step: int | None = None
@@ -96,11 +115,12 @@ def load_networks(directory: str | pathlib.Path, *, step: int | None = None
   """
   directory = pathlib.Path(directory).absolute()
   if run_checkpoints.is_run_directory(directory):
-    return run_checkpoints.load_run_networks(directory, step)
+    return run_checkpoints.load_run_networks(directory, step)[1]
   if step is not None:
     raise ValueError(f"step: only a training run directory has steps; "
                      f"{directory} is not one")
-  meta = read_network_meta(directory)
+  directory = _verified(directory, ITEMS)
+  meta = _json_item(directory, "networks")
   modules, abstract = convert.build_modules(meta)
   with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
     restored = checkpointer.restore(directory, ocp.args.Composite(
@@ -130,7 +150,13 @@ def load_generator(path: str | pathlib.Path, *, step: int | None = None
                    ) -> tuple[nn.Module, dict]:
   """(module, variables) of G_ema, else G, for every `--network` flag
   (`path` and `step` as `load_any_networks` takes them)."""
-  networks = load_any_networks(path, step=step)
+  return generator_of(load_any_networks(path, step=step), path)
+
+
+def generator_of(networks: Mapping[str, tuple[nn.Module, dict]],
+                 path: str | pathlib.Path) -> tuple[nn.Module, dict]:
+  """(module, variables) of G_ema, else G, among `networks` (as
+  `load_any_networks` returns them) read from `path`."""
   name = "G_ema" if "G_ema" in networks else "G"
   if name not in networks:
     raise ValueError(f"network: expected a G or G_ema in {path}, got "
