@@ -5,6 +5,11 @@ networks, optimizers, losses and `StepBuilder` program), with the state,
 key, batch and labels as `jax.ShapeDtypeStruct`s placed on `mesh`: nothing
 is allocated, so a mesh of compile-only devices (`sg3jax.aot.devices`)
 compiles the step for a TPU slice or GPUs from any host.
+
+`compile_step_case` compiles a step described by a JSON-able case (config,
+resolution, batch, overrides, target); `python -m
+sg3jax.training.abstract_step --worker MAX_BYTES` serves it to
+`aot.run_isolated`.
 """
 
 import dataclasses
@@ -16,6 +21,8 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from sg3jax import aot
+from sg3jax.training import config as config_lib
 from sg3jax.training import loop
 from sg3jax.training import step as step_lib
 
@@ -93,3 +100,40 @@ def training_step(cfg: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
              replicated))
   return AbstractStep(builder.program(phases, blur=blur), args,
                       tuple(p.name for p in phases), batch_gpu)
+
+
+def step_config(case: dict) -> ml_collections.ConfigDict:
+  """The official config of a step case: `config` ("stylegan3-t", ...) at
+  `resolution`, batch `batch_size` with `batch_gpu` per device, then the
+  dotted-key `overrides` (e.g. {"loss.pl_weight": 2.0})."""
+  c = config_lib.base_config(case["config"])
+  c.resolution = case["resolution"]
+  c.batch_size = case["batch_size"]
+  c.batch_gpu = case["batch_gpu"]
+  if case["config"] != "stylegan2":
+    c.loss.r1_gamma = config_lib.OFFICIAL_GAMMA[case["resolution"]]
+  for key, value in case.get("overrides", {}).items():
+    *path, leaf = key.split(".")
+    node = c
+    for name in path:
+      node = node[name]
+    node[leaf] = value
+  return c
+
+
+def compile_step_case(case: dict) -> dict:
+  """The compile result (`aot.Compiled` fields) of a step case on its
+  `target`'s devices, and the phases it ran."""
+  mesh = jax.sharding.Mesh(np.asarray(aot.devices(case["target"])),
+                           ("data",))
+  step = training_step(step_config(case), mesh)
+  result = aot.compile_for(case["target"], step.program, *step.args)
+  return dict(aot.as_dict(result), phases=list(step.phases))
+
+
+if __name__ == "__main__":
+  import sys  # pylint: disable=g-import-not-at-top
+  if len(sys.argv) != 3 or sys.argv[1] != "--worker":
+    raise SystemExit("usage: python -m sg3jax.training.abstract_step "
+                     "--worker MAX_BYTES")
+  aot.serve(compile_step_case, int(sys.argv[2]))

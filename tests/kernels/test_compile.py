@@ -27,7 +27,7 @@ TARGETS = ("v5e", "h100")
 RANDOM_SEED, RANDOM_COUNT = 0, 30
 
 
-def _require_compile_stack() -> None:
+def require_compile_stack() -> None:
   """Skips without `.venv-aot`, except in CI (`make test` installs it)."""
   if aot.aot_python() is None:
     message = "no compile-stack venv: run `make aot-setup`"
@@ -62,7 +62,7 @@ class KernelVariantsCompileTest(absltest.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    _require_compile_stack()
+    require_compile_stack()
     cases = compile_matrix.with_modes(kernel_variants(), TARGETS,
                                       ["gradient"])
     cls.results = list(compile_matrix.compile_cases(cases, timeout_s=600))
@@ -93,7 +93,7 @@ class RandomCallsCompileTest(absltest.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    _require_compile_stack()
+    require_compile_stack()
     cls.cases = compile_matrix.random_cases(RANDOM_SEED, RANDOM_COUNT)
     nothing_to_fuse = compile_matrix.call_case(
         (2, 20, 20, 8), "float32", dict(fu=[1.0], fd=[1.0], up=1, down=1,

@@ -1,0 +1,43 @@
+"""The whole training step compiles for an 8-chip TPU v5e slice (v5e:2x4)
+with impl="auto", kernels in: StyleGAN3-T at 256² with every phase (G main
+with path length, D main, R1), ADA and the blur fade-in, sharded over the
+slice's real compile-only devices (`sg3jax.aot`, `.venv-aot`)."""
+
+from absl.testing import absltest
+
+from sg3jax import aot
+from sg3jax.training import abstract_step
+from tests.kernels import test_compile
+
+CASE = dict(config="stylegan3-t", resolution=256, batch_size=8, batch_gpu=1,
+            target="v5e:2x4", overrides={
+                "loss.pl_weight": 2.0, "loss.blur_init_sigma": 10.0,
+                "loss.blur_fade_kimg": 200.0, "augment.mode": "ada",
+                "mixed_precision": True})
+
+
+class StepCompileTest(absltest.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    test_compile.require_compile_stack()
+    cls.result, = aot.run_isolated(
+        "sg3jax.training.abstract_step", [CASE], timeout_s=1800,
+        max_bytes=16 * aot.GIB)
+
+  def test_compiles_with_every_phase_and_the_kernels(self):
+    self.assertIsNone(self.result.get("error"), self.result.get("error"))
+    self.assertEqual(self.result["phases"], ["Gboth", "Dmain", "Dreg"])
+    # Forward and backward kernels of the filtered layers (and the path
+    # length's second order) are in the program.
+    self.assertGreaterEqual(self.result["kernel_calls"], 2)
+
+  def test_fits_a_v5e_chip(self):
+    self.assertGreater(self.result["temp_bytes"], 0)
+    self.assertLess(self.result["total_bytes"],
+                    aot.target("v5e").chip.hbm_bytes)
+
+
+if __name__ == "__main__":
+  absltest.main()
