@@ -3,7 +3,7 @@
 Every process runs this function (multi-host: after
 `jax.distributed.initialize`). Each loads its shard of the data; the
 step runs over a mesh of all devices; only process 0 writes logs, stats
-and images; all processes take part in checkpoints.
+and images; all processes take part in checkpoints and training metrics.
 
 The run directory holds `config.json`, `stats.jsonl`, TensorBoard events,
 `reals.png`, `fakes_init.png`, `fakes<kimg>.png` and `checkpoints/`.
@@ -423,8 +423,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
         if (done or preempted or
             (counters.cur_tick - 1) % cfg.snapshot_ticks == 0):
           save()
-          if is_main and not preempted and snapshot_metrics.names:
-            snapshot_metrics(G, _local(state.g_ema), workdir,
+          if not preempted and snapshot_metrics.names:
+            snapshot_metrics(G, state.g_ema, workdir,
                              ckpts.directory / str(counters.batch_idx))
         if preempted:
           raise preempted_error()
