@@ -103,9 +103,13 @@ class TwoProcessMetricsTest(absltest.TestCase):
     num = 8
     workdir = root / "run"
     port = portpicker.pick_unused_port()
-    # Both processes write the (shared) dataset statistics cache.
-    env = dict(os.environ, PYTHONPATH=str(_REPO),
-               SG3JAX_CACHE=str(root / "cache"))
+    # Both processes write the (shared) dataset statistics cache. No
+    # persistent compilation cache: one process loading programs that the
+    # other compiles would outlast gloo's wait (see tests/training/
+    # test_loop.py).
+    env = {k: v for k, v in os.environ.items()
+           if k != "JAX_COMPILATION_CACHE_DIR"}
+    env.update(PYTHONPATH=str(_REPO), SG3JAX_CACHE=str(root / "cache"))
     procs = [subprocess.Popen(
         [sys.executable, "-m", "sg3jax.train",
          "--config=tests/training/tiny.py", f"--workdir={workdir}",
