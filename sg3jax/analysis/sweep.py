@@ -29,9 +29,9 @@ survives interruption; a workdir holding a different sweep is refused.
 
 On SIGTERM (a preempted job) the sweep stops and raises
 `preemption.Preempted`: a variant in training writes a checkpoint at its
-next iteration; a measurement in progress is abandoned at once (it writes
-nothing; the resumed sweep measures again). Resuming gives the table of an
-uninterrupted sweep.
+next iteration; a measurement in progress is abandoned at once (its only
+write, a dataset statistics cache file, is atomic; the resumed sweep
+measures again). Resuming gives the table of an uninterrupted sweep.
 """
 
 import ast

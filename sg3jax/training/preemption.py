@@ -12,9 +12,10 @@ first iteration that none has passed yet (`multihost_utils.
 reached_preemption_sync_point`; cheap when no notice came). A single
 process catches SIGTERM itself (that service needs `jax.distributed`).
 
-Work that writes nothing (e.g. measuring a network) need not wait for an
-iteration's end: inside `PreemptionNotice.interruptible()`, a SIGTERM to a
-single process abandons it at once by raising `Preempted`.
+Work that leaves nothing half-written (no writes, or atomic ones: e.g.
+measuring a network) need not wait for an iteration's end: inside
+`PreemptionNotice.interruptible()`, a SIGTERM to a single process abandons
+it at once by raising `Preempted`.
 """
 
 import contextlib
@@ -76,18 +77,19 @@ class PreemptionNotice:
     self._signalled = True
     if self._interruptible:
       self._interruptible = False
-      raise Preempted("SIGTERM: abandoned the work in progress (it writes "
-                      "nothing); run the same command to resume")
+      raise Preempted("SIGTERM: abandoned the work in progress (it leaves "
+                      "nothing half-written); run the same command to "
+                      "resume")
 
   @contextlib.contextmanager
   def interruptible(self) -> Iterator[None]:
-    """Context for work that writes nothing: a SIGTERM to this (single)
-    process, now or already noticed, raises `Preempted` inside it at once,
-    from wherever the main thread is. (Multi-process notices come only
-    through `reached`: the work runs to its end.)"""
+    """Context for work that leaves nothing half-written: a SIGTERM to
+    this (single) process, now or already noticed, raises `Preempted`
+    inside it at once, from wherever the main thread is. (Multi-process
+    notices come only through `reached`: the work runs to its end.)"""
     if self._signalled:
-      raise Preempted("SIGTERM: stopped before work that writes nothing; "
-                      "run the same command to resume")
+      raise Preempted("SIGTERM: stopped before the next work; run the "
+                      "same command to resume")
     self._interruptible = self._source == "signal"
     try:
       yield
