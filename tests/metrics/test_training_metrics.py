@@ -122,8 +122,11 @@ class TwoProcessMetricsTest(absltest.TestCase):
         cwd=_REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True) for i in range(2)]
     for proc in procs:
-      _, err = proc.communicate(timeout=600)
+      _, err = proc.communicate()
       self.assertEqual(proc.returncode, 0, err[-3000:])
+    # The real images' statistics: one file, no temporary left.
+    (cached,) = (root / "cache" / "gan-metrics").iterdir()
+    self.assertNotIn(".tmp", cached.name)
 
     one = subprocess.run(
         [sys.executable, "-c", _ONE_PROCESS_SCRIPT, str(workdir),
