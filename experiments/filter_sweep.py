@@ -66,7 +66,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.variants = (FILTER_VARIANTS[0], ("no_filter", "G.filter_size=1"),
                   ("config_r_layers",
                    "G.conv_kernel=1, G.use_radial_filters=True"))
-    c.train_kimg = 0.008  # one iteration (with R1)
+    # Two iterations (a preemption notice can stop a run after the first),
+    # both with R1: one step program.
+    c.train_kimg = 0.016
+    c.base.optim.D_reg_interval = 1
     c.eq_num = 8
     c.eq_batch = 8
   else:

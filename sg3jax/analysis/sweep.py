@@ -26,6 +26,12 @@ measured), and the summary `sweep.json`, `sweep.md` and `sweep.png`. Running
 it again on the same workdir skips every (variant, stage) already in
 `results.jsonl` and resumes unfinished training runs, so a long sweep
 survives interruption; a workdir holding a different sweep is refused.
+
+On SIGTERM (a preempted job) the sweep stops and raises
+`preemption.Preempted`: a variant in training writes a checkpoint at its
+next iteration; a measurement in progress is abandoned at once (its only
+write, a dataset statistics cache file, is atomic; the resumed sweep
+measures again). Resuming gives the table of an uninterrupted sweep.
 """
 
 import ast
@@ -43,6 +49,7 @@ import ml_collections
 from sg3jax.metrics import metric_main
 from sg3jax.training import checkpoints
 from sg3jax.training import loop
+from sg3jax.training import preemption
 
 INIT = "init"
 TRAINED = "trained"
@@ -225,43 +232,65 @@ def _format(column: str, value: float) -> str:
 def _stage_networks(cfg: ml_collections.ConfigDict, stage: str,
                     run_dir: pathlib.Path):
   """(G, variables) a variant is measured on: fresh, or the G_ema of its
-  training run (with the same module, so the metric programs are reused)."""
+  finished training run (with the same module, so the metric programs are
+  reused)."""
   nets = loop.build_networks(cfg, loop.open_training_set(cfg))
   if stage == INIT:
     g_vars, _ = nets.init()
     return nets.G, g_vars
-  loop.train(cfg, run_dir)
   _, g_ema = checkpoints.load_generator(run_dir)
   return nets.G, g_ema
 
 
+def _stage_results(sweep: ml_collections.ConfigDict,
+                   cfg: ml_collections.ConfigDict, stage: str,
+                   run_dir: pathlib.Path,
+                   notice: preemption.PreemptionNotice) -> dict[str, float]:
+  """{result name: value} of a variant at `stage`, training it first for
+  TRAINED (or resuming its run); `Preempted` on a notice."""
+  if stage == TRAINED:
+    loop.train(cfg, run_dir, notice=notice)
+  with notice.interruptible():
+    G, variables = _stage_networks(cfg, stage, run_dir)
+    return measure(G, variables, sweep, cfg)
+
+
 def run_sweep(sweep: ml_collections.ConfigDict, workdir: str | pathlib.Path
               ) -> list[dict[str, Any]]:
-  """Runs (or resumes) the sweep in `workdir`; returns the table rows."""
+  """Runs (or resumes) the sweep in `workdir`; returns the table rows.
+
+  Raises `preemption.Preempted` (after checkpointing a variant in
+  training) on SIGTERM; see the module docstring.
+  """
   _check_sweep(sweep)
   workdir = pathlib.Path(workdir).absolute()
   _claim_workdir(workdir, _definition(sweep))
   _drop_partial_line(workdir / "results.jsonl")
   done = {(r["variant"], r["stage"]) for r in read_results(workdir)}
   stages = (INIT, TRAINED) if sweep.train_kimg > 0 else (INIT,)
-  for name, changes in selected_variants(sweep):
-    cfg = apply_changes(sweep.base, parse_changes(changes, variant=name),
-                        variant=name)
-    cfg.total_kimg = float(sweep.train_kimg)
-    for stage in stages:
-      if (name, stage) in done:
-        continue
-      start = time.time()
-      G, variables = _stage_networks(cfg, stage, workdir / "runs" / name)
-      row = {"variant": name, "changes": changes, "stage": stage,
-             "kimg": 0.0 if stage == INIT else float(sweep.train_kimg),
-             **measure(G, variables, sweep, cfg),
-             "seconds": round(time.time() - start, 1)}
-      with open(workdir / "results.jsonl", "at", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-      print(f"sweep {name} ({stage}): " + ", ".join(
-          f"{METRIC_LABELS.get(k, k)} {_format(k, row[k])}"
-          for k in result_columns(metric_names(sweep))), flush=True)
+  with preemption.PreemptionNotice() as notice:
+    for name, changes in selected_variants(sweep):
+      cfg = apply_changes(sweep.base, parse_changes(changes, variant=name),
+                          variant=name)
+      cfg.total_kimg = float(sweep.train_kimg)
+      for stage in stages:
+        if (name, stage) in done:
+          continue
+        start = time.time()
+        try:
+          results = _stage_results(sweep, cfg, stage,
+                                   workdir / "runs" / name, notice)
+        except preemption.Preempted as e:
+          raise preemption.Preempted(
+              f"sweep preempted at variant {name} ({stage}): {e}") from e
+        row = {"variant": name, "changes": changes, "stage": stage,
+               "kimg": 0.0 if stage == INIT else float(sweep.train_kimg),
+               **results, "seconds": round(time.time() - start, 1)}
+        with open(workdir / "results.jsonl", "at", encoding="utf-8") as f:
+          f.write(json.dumps(row) + "\n")
+        print(f"sweep {name} ({stage}): " + ", ".join(
+            f"{METRIC_LABELS.get(k, k)} {_format(k, row[k])}"
+            for k in result_columns(metric_names(sweep))), flush=True)
   rows = summary_rows(read_results(workdir), selected_variants(sweep))
   write_summary(rows, sweep, workdir)
   return rows

@@ -7,7 +7,9 @@ equivariance at init and after a short training run, one table.
 
 Writes `results.jsonl`, `sweep.md`, `sweep.json`, `sweep.png` and one
 training run per variant under `runs/`; the same command on the same
-workdir resumes (see sg3jax.analysis.sweep).
+workdir resumes (see sg3jax.analysis.sweep). On SIGTERM (preemption), the
+variant in training writes a checkpoint and the command exits with status
+0; the same command resumes it.
 """
 
 import sys
@@ -30,11 +32,17 @@ def main(argv: list[str]) -> None:
   if _CONFIG.value is None:
     sys.exit("sg3jax sweep: --config is required, e.g. "
              "--config=experiments/filter_sweep.py")
-  from sg3jax.analysis import sweep  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from sg3jax.analysis import sweep
+  from sg3jax.training import preemption
+  # pylint: enable=g-import-not-at-top
   try:
     sweep.run_sweep(_CONFIG.value, _WORKDIR.value)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"sg3jax sweep: {e}")
+  except preemption.Preempted as e:
+    print(f"sg3jax sweep: {e}", flush=True)
+    return
   print(f"wrote {_WORKDIR.value}/sweep.md, sweep.json, sweep.png")
 
 

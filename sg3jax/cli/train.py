@@ -65,12 +65,15 @@ def main(argv: list[str]) -> None:
     sys.exit("sg3jax train: --config is required, e.g. "
              "--config=experiments/quickstart.py")
   _initialize_jax()
-  from sg3jax.training import loop  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from sg3jax.training import loop
+  from sg3jax.training import preemption
+  # pylint: enable=g-import-not-at-top
   try:
     loop.train(_CONFIG.value, _WORKDIR.value)
   except loop.TrainingDiverged as e:
     sys.exit(f"sg3jax train: {e}")
-  except loop.Preempted as e:
+  except preemption.Preempted as e:
     print(f"sg3jax train: {e}", flush=True)
 
 

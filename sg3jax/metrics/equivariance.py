@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
+from sg3jax.metrics import metric_utils
 from sg3jax.ops import grid_sample
 
 
@@ -609,7 +610,8 @@ def _force_fp32(G: nn.Module) -> nn.Module:
 def make_equivariance_step(G: nn.Module, kind: str, *, mesh: jax.sharding.Mesh,
                            group_size: int = OFFICIAL_GROUP_SIZE):
   """Jitted `step(variables, key, group_idx, translate_max, rotate_max)`
-  -> (err `[B]`, mask `[B]`), the per-sample `eq_terms` of B samples.
+  -> (err `[B]`, mask `[B]`), the per-sample `eq_terms` of B samples
+  (on every device of the mesh).
 
   `group_idx` `[G]` (sharded over the mesh's "data" axis) numbers groups of
   `group_size` samples; sample i = g * group_size + j draws its latent (and
@@ -656,7 +658,8 @@ def _build_step(G: nn.Module, kind: str, mesh: jax.sharding.Mesh,
   body = jax.shard_map(per_device, mesh=mesh,
                        in_specs=(P(), P(), P(DATA_AXIS), P(), P()),
                        out_specs=(P(DATA_AXIS), P(DATA_AXIS)))
-  return jax.jit(body)
+  # (Outputs gathered on every device: every process reads them.)
+  return jax.jit(body, out_shardings=jax.sharding.NamedSharding(mesh, P()))
 
 
 _cached_step = functools.lru_cache(maxsize=16)(_build_step)
@@ -691,7 +694,8 @@ def compute_equivariance(G: nn.Module, variables: Mapping, kind: str, *,
     translate_max: maximum translation, fraction of the image size.
     rotate_max: maximum rotation, fraction of pi.
     seed: seed of latents, labels and transforms.
-    devices: devices of the data-axis mesh.
+    devices: devices of the data-axis mesh; with those of several
+      processes, every process calls with the same arguments.
     progress: show a tqdm progress bar.
 
   Returns:
@@ -714,10 +718,8 @@ def compute_equivariance(G: nn.Module, variables: Mapping, kind: str, *,
   G = _force_fp32(G)
   mesh = jax.sharding.Mesh(np.array(devices), (DATA_AXIS,))
   step = make_equivariance_step(G, kind, mesh=mesh, group_size=group_size)
-  replicated = jax.sharding.NamedSharding(mesh, P())
-  sharded = jax.sharding.NamedSharding(mesh, P(DATA_AXIS))
-  variables = jax.device_put(variables, replicated)
-  key = jax.device_put(jax.random.key(seed), replicated)
+  variables = metric_utils.replicated(variables, mesh)
+  key = metric_utils.replicated_key(seed, mesh)
   groups_per_step = batch // group_size
   num_steps = math.ceil(num / batch)
   err_sum = mask_sum = 0.0
@@ -725,7 +727,7 @@ def compute_equivariance(G: nn.Module, variables: Mapping, kind: str, *,
   for s in range(num_steps):
     group_idx = np.arange(s * groups_per_step, (s + 1) * groups_per_step,
                           dtype=np.int32)
-    err, mask = step(variables, key, jax.device_put(group_idx, sharded),
+    err, mask = step(variables, key, metric_utils.split(group_idx, mesh),
                      np.float32(translate_max), np.float32(rotate_max))
     sample_idx = s * batch + np.arange(batch)
     keep = sample_idx < num

@@ -2,8 +2,12 @@
 
 Generation and feature extraction run in one jitted `shard_map` per batch
 over a `Mesh("data")` of every device; only the features leave the
-devices. Dataset statistics are cached per dataset, detector and options
-under a hash of those options, as the official cache is keyed.
+devices, gathered on every one (so every process reads them). A mesh may
+span processes (`jax.distributed`: every process calls the same function
+with the same arguments, and each reads only its own devices' share of a
+dataset batch); it then spans all of them. Dataset statistics are cached
+per dataset, detector and options under a hash of those options, as the
+official cache is keyed.
 """
 
 import functools
@@ -17,6 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -67,8 +72,65 @@ def load_detector(kind: str, directory: str | os.PathLike | None = None):
 
 
 def data_mesh(devices=None) -> jax.sharding.Mesh:
+  """A 1-D mesh ("data") of `devices` (default: every device of every
+  process)."""
   devices = list(jax.devices() if devices is None else devices)
   return jax.sharding.Mesh(np.array(devices), (DATA_AXIS,))
+
+
+def spans_processes(mesh: jax.sharding.Mesh) -> bool:
+  """Whether `mesh` has devices of other processes than this one."""
+  return any(d.process_index != jax.process_index()
+             for d in mesh.devices.flat)
+
+
+def replicated(tree, mesh: jax.sharding.Mesh):
+  """`tree`'s arrays copied to every device of `mesh`.
+
+  On a mesh that spans processes, every process passes the same values:
+  NumPy arrays, arrays on this process's devices (copied through the host,
+  as one process cannot send to another's devices), or arrays already
+  spread over the processes.
+  """
+  sharding = NamedSharding(mesh, P())
+  through_host = spans_processes(mesh)
+
+  def put(x):
+    if through_host and isinstance(x, jax.Array) and x.is_fully_addressable:
+      x = np.asarray(x)
+    return jax.device_put(x, sharding)
+  return jax.tree.map(put, tree)
+
+
+def replicated_key(seed: int, mesh: jax.sharding.Mesh) -> jax.Array:
+  """`jax.random.key(seed)` on every device of `mesh` (made there: typed
+  keys cannot be `device_put` to other processes' devices)."""
+  return jax.jit(jax.random.key,
+                 out_shardings=NamedSharding(mesh, P()))(seed)
+
+
+def split(batch: np.ndarray, mesh: jax.sharding.Mesh) -> jax.Array:
+  """A host batch `[B, ...]` (the same on every process) split over the
+  mesh's data axis; B a multiple of the mesh size."""
+  return jax.device_put(batch, NamedSharding(mesh, P(DATA_AXIS)))
+
+
+def _dataset_batch(dataset, idx: np.ndarray, image_shape: tuple[int, ...],
+                   mesh: jax.sharding.Mesh) -> jax.Array:
+  """The uint8 images `[len(idx), *image_shape]` of dataset items `idx`,
+  split over the data axis; each process reads only its devices' items."""
+  def read(index: tuple[slice, ...]) -> np.ndarray:
+    return np.stack([dataset[int(i)]["image"] for i in idx[index[0]]])
+  return jax.make_array_from_callback(
+      (len(idx), *image_shape), NamedSharding(mesh, P(DATA_AXIS)), read)
+
+
+def on_every_process(flag: bool, mesh: jax.sharding.Mesh) -> bool:
+  """Whether `flag` holds on every process (this one's flag for a mesh of
+  its own devices), so that processes sharing a mesh take one branch."""
+  if not spans_processes(mesh):
+    return flag
+  return bool(np.all(multihost_utils.process_allgather(np.array(flag))))
 
 
 def _to_uint8_rgb(img: jax.Array) -> jax.Array:
@@ -95,7 +157,8 @@ def _dataset_step(detector: nn.Module, mesh, kind: str) -> Callable:
 
   return jax.jit(jax.shard_map(per_device, mesh=mesh,
                                in_specs=(P(), P(DATA_AXIS)),
-                               out_specs=P(DATA_AXIS)))
+                               out_specs=P(DATA_AXIS)),
+                 out_shardings=NamedSharding(mesh, P()))
 
 
 def latents(key: jax.Array, sample_idx: jax.Array, shape: tuple[int, ...]
@@ -117,11 +180,12 @@ def batch_noise_key(key: jax.Array, sample_idx: jax.Array) -> jax.Array:
 def sharded_generator_step(per_device: Callable, mesh) -> Callable:
   """jit(shard_map(per_device)) for `per_device(g_vars, d_vars, key,
   sample_idx, c)` -> per-sample outputs: variables and key replicated,
-  sample indices and labels (and outputs) split over the data axis."""
+  sample indices and labels split over the data axis, the outputs
+  gathered on every device."""
   return jax.jit(jax.shard_map(
       per_device, mesh=mesh,
       in_specs=(P(), P(), P(), P(DATA_AXIS), P(DATA_AXIS)),
-      out_specs=P(DATA_AXIS)))
+      out_specs=P(DATA_AXIS)), out_shardings=NamedSharding(mesh, P()))
 
 
 def cached_step(build: Callable) -> Callable:
@@ -190,25 +254,26 @@ def dataset_features(dataset, detector: nn.Module, variables, *,
                      mesh=None, cache: bool = True, progress: bool = True,
                      **stats_kwargs) -> fid.FeatureStats:
   """FeatureStats of the first min(len, max_items) dataset images (no
-  x-flips), read from the cache when computed before."""
+  x-flips), read from the cache when computed before (on a mesh spanning
+  processes: when every process finds it)."""
   mesh = data_mesh() if mesh is None else mesh
   num = len(dataset) if max_items is None else min(len(dataset), max_items)
   options = dict(kind=kind, max_items=num, stats_kwargs=stats_kwargs)
   cache_file = (_cache_file(data_path, detector_name, options) if cache
                 else None)
-  if cache_file is not None and cache_file.is_file():
+  if on_every_process(cache_file is not None and cache_file.is_file(),
+                      mesh):
     with np.load(cache_file) as state:
       return fid.FeatureStats.from_state(state)
   stats = fid.FeatureStats(max_items=num, **stats_kwargs)
   batch = _round_batch(batch, mesh)
   step = _dataset_step(detector, mesh, kind)
-  sharded = NamedSharding(mesh, P(DATA_AXIS))
-  variables = jax.device_put(variables, NamedSharding(mesh, P()))
+  variables = replicated(variables, mesh)
+  image_shape = np.shape(dataset[0]["image"])
   bar = _progress(num, "dataset features", progress)
   for start in range(0, num, batch):
-    idx = [min(i, num - 1) for i in range(start, start + batch)]
-    images = np.stack([dataset[i]["image"] for i in idx])
-    out = step(variables, jax.device_put(images, sharded))
+    idx = np.minimum(np.arange(start, start + batch), num - 1)
+    out = step(variables, _dataset_batch(dataset, idx, image_shape, mesh))
     stats.append(np.asarray(out)[:min(batch, num - start)])
     if bar is not None:
       bar.update(min(batch, num - start))
@@ -216,7 +281,8 @@ def dataset_features(dataset, detector: nn.Module, variables, *,
     bar.close()
   if cache_file is not None:
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    temp = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")
+    temp = cache_file.with_suffix(
+        f".{jax.process_index()}.{os.getpid()}.tmp.npz")
     np.savez(temp, **stats.state())
     os.replace(temp, cache_file)
   return stats
@@ -237,11 +303,9 @@ def generator_outputs(step: Callable, G: nn.Module, g_variables,
   if G.c_dim and dataset is None:
     raise ValueError("a conditional generator needs --data for its labels")
   batch = _round_batch(batch, mesh)
-  replicated = NamedSharding(mesh, P())
-  sharded = NamedSharding(mesh, P(DATA_AXIS))
-  g_variables = jax.device_put(g_variables, replicated)
-  d_variables = jax.device_put(d_variables, replicated)
-  key = jax.device_put(jax.random.key(seed), replicated)
+  g_variables = replicated(g_variables, mesh)
+  d_variables = replicated(d_variables, mesh)
+  key = replicated_key(seed, mesh)
   rng = np.random.RandomState(seed)
   bar = _progress(num, desc, progress)
   for start in range(0, num, batch):
@@ -251,9 +315,8 @@ def generator_outputs(step: Callable, G: nn.Module, g_variables,
                     for _ in idx]).astype(np.float32)
     else:
       c = np.zeros((batch, 0), np.float32)
-    yield np.asarray(step(g_variables, d_variables, key,
-                          jax.device_put(idx, sharded),
-                          jax.device_put(c, sharded)))
+    yield np.asarray(step(g_variables, d_variables, key, split(idx, mesh),
+                          split(c, mesh)))
     if bar is not None:
       bar.update(min(batch, num - start))
   if bar is not None:

@@ -9,9 +9,10 @@ the official sample counts (None: official), `config.detector_dir` the
 detector folder ("": $SG3JAX_DETECTORS); latents use `config.seed`, so
 snapshots are measured on the same samples.
 
-Names and detector files are checked when training starts. Only process
-0 computes, on its own devices (in a single-process run: all of them);
-other processes wait in their next training step.
+Names and detector files are checked when training starts. Every process
+computes, over one mesh of all devices (`jax.devices()`: each process
+generates and reads its devices' share of each batch), so every process
+gets the results; process 0 alone writes the JSONL lines.
 """
 
 import os
@@ -48,15 +49,17 @@ class SnapshotMetrics:
 
   def __call__(self, G: nn.Module, variables, run_dir: pathlib.Path,
                snapshot: pathlib.Path) -> dict[str, float]:
-    """Computes the metrics of G_ema `variables` (on this process's
-    devices), appends their JSONL lines; returns {result name: value}."""
+    """Computes the metrics of G_ema `variables` over all devices (called
+    by every process, with the same arguments); process 0 appends their
+    JSONL lines. Returns {result name: value} on every process."""
     results = {}
     for name in self.names:
       result = metric_main.calc_metric(
           name, G, variables, num=self.num, seed=self.seed,
-          devices=jax.local_devices(), progress=False, data=self.data,
+          devices=jax.devices(), progress=False, data=self.data,
           detector_dir=self.detector_dir)
-      metric_main.report_metric(result, run_dir=run_dir,
-                                snapshot_pkl=snapshot)
+      if jax.process_index() == 0:
+        metric_main.report_metric(result, run_dir=run_dir,
+                                  snapshot_pkl=snapshot)
       results.update(result["results"])
     return results

@@ -3,7 +3,7 @@
 Every process runs this function (multi-host: after
 `jax.distributed.initialize`). Each loads its shard of the data; the
 step runs over a mesh of all devices; only process 0 writes logs, stats
-and images; all processes take part in checkpoints.
+and images; all processes take part in checkpoints and training metrics.
 
 The run directory holds `config.json`, `stats.jsonl`, TensorBoard events,
 `reals.png`, `fakes_init.png`, `fakes<kimg>.png` and `checkpoints/`.
@@ -11,10 +11,11 @@ Calling `train` again on the same workdir resumes from the latest
 checkpoint with the same batches and random numbers as an uninterrupted run.
 On SIGTERM (a preempted job), every process stops at the same iteration,
 writes a checkpoint there (mid-tick too: the tick's statistics so far are
-saved with it) and raises `Preempted`; resuming gives the same networks
-and statistics as a run that was never interrupted.
+saved with it) and raises `preemption.Preempted`; resuming gives the same
+networks and statistics as a run that was never interrupted.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -47,11 +48,6 @@ from sg3jax.training import step as step_lib
 
 class TrainingDiverged(RuntimeError):
   """NaN or Inf appeared in a loss or gradient."""
-
-
-class Preempted(Exception):
-  """The run stopped on a preemption notice after writing a checkpoint;
-  calling `train` again resumes it."""
 
 
 @dataclasses.dataclass
@@ -221,9 +217,13 @@ def _local(tree):
   return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
 
 
-def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
-          ) -> TrainResult:
-  """Trains (or resumes) the run in `workdir`; see the module docstring."""
+def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
+          notice: preemption.PreemptionNotice | None = None) -> TrainResult:
+  """Trains (or resumes) the run in `workdir`; see the module docstring.
+
+  `notice`: an entered `PreemptionNotice` of the caller (a sweep running
+  several trainings under one SIGTERM handler); default: one of its own.
+  """
   cfg = config_lib.with_resume_settings(cfg)
   workdir = pathlib.Path(workdir).absolute()
   is_main = jax.process_index() == 0
@@ -348,13 +348,14 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
                data_iterator=iterator)
 
   def preempted_error():
-    return Preempted(
+    return preemption.Preempted(
         f"preempted: stopped at kimg {counters.cur_nimg / 1e3:.1f} "
         f"(iteration {counters.batch_idx}) with a checkpoint in "
         f"{ckpts.directory}; run the same command to resume")
 
   try:
-    with preemption.PreemptionNotice() as notice:
+    with (preemption.PreemptionNotice() if notice is None
+          else contextlib.nullcontext(notice)) as notice:
       while counters.cur_nimg < cfg.total_kimg * 1000:  # else done already
         local = next(iterator)
         real = data.global_batch(
@@ -422,8 +423,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path
         if (done or preempted or
             (counters.cur_tick - 1) % cfg.snapshot_ticks == 0):
           save()
-          if is_main and not preempted and snapshot_metrics.names:
-            snapshot_metrics(G, _local(state.g_ema), workdir,
+          if not preempted and snapshot_metrics.names:
+            snapshot_metrics(G, state.g_ema, workdir,
                              ckpts.directory / str(counters.batch_idx))
         if preempted:
           raise preempted_error()

@@ -11,14 +11,26 @@ service: a SIGTERM to any process is passed to all, and they agree on the
 first iteration that none has passed yet (`multihost_utils.
 reached_preemption_sync_point`; cheap when no notice came). A single
 process catches SIGTERM itself (that service needs `jax.distributed`).
+
+Work that leaves nothing half-written (no writes, or atomic ones: e.g.
+measuring a network) need not wait for an iteration's end: inside
+`PreemptionNotice.interruptible()`, a SIGTERM to a single process abandons
+it at once by raising `Preempted`.
 """
 
+import contextlib
 import signal
 import threading
 import warnings
+from collections.abc import Iterator
 
 import jax
 from jax.experimental import multihost_utils
+
+
+class Preempted(Exception):
+  """Work stopped on a preemption notice, its state saved (or nothing to
+  save); the same command resumes it."""
 
 
 class PreemptionNotice:
@@ -34,6 +46,7 @@ class PreemptionNotice:
     self._iterations = 0
     self._source = None  # "jax" (sync point service), "signal" or None
     self._signalled = False
+    self._interruptible = False
     self._previous_handler = signal.SIG_DFL
 
   def __enter__(self) -> "PreemptionNotice":
@@ -62,6 +75,26 @@ class PreemptionNotice:
   def _on_sigterm(self, signum, frame) -> None:
     del signum, frame
     self._signalled = True
+    if self._interruptible:
+      self._interruptible = False
+      raise Preempted("SIGTERM: abandoned the work in progress (it leaves "
+                      "nothing half-written); run the same command to "
+                      "resume")
+
+  @contextlib.contextmanager
+  def interruptible(self) -> Iterator[None]:
+    """Context for work that leaves nothing half-written: a SIGTERM to
+    this (single) process, now or already noticed, raises `Preempted`
+    inside it at once, from wherever the main thread is. (Multi-process
+    notices come only through `reached`: the work runs to its end.)"""
+    if self._signalled:
+      raise Preempted("SIGTERM: stopped before the next work; run the "
+                      "same command to resume")
+    self._interruptible = self._source == "signal"
+    try:
+      yield
+    finally:
+      self._interruptible = False
 
   def reached(self) -> bool:
     """Whether to stop after this iteration (the same answer on every

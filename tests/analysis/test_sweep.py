@@ -1,11 +1,17 @@
 """Ablation sweeps: variant parsing, resumable results, the table, and the
-tiny sweep of experiments/filter_sweep.py:tiny run end to end (CLI)."""
+tiny sweep of experiments/filter_sweep.py:tiny run end to end (CLI), also
+stopped by SIGTERM and resumed."""
 
+import contextlib
+import io
 import json
+import os
 import pathlib
+import signal
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import numpy as np
 from absl.testing import absltest
@@ -18,6 +24,7 @@ from sg3jax.metrics import equivariance
 from sg3jax.metrics import metric_main
 from sg3jax.training import checkpoints
 from sg3jax.training import loop
+from sg3jax.training import preemption
 from tests.metrics import detectors
 from tests.metrics import test_vgg16
 from tests.training import tiny
@@ -175,6 +182,7 @@ class TinySweepTest(absltest.TestCase):
                 f"--workdir={cls.workdir}"]
     sweep_cli.run(cls.argv)
     cls.rows = json.loads((cls.workdir / "sweep.json").read_text())["rows"]
+    cls.table = (cls.workdir / "sweep.md").read_text()
     cls.value = {(r["variant"], r["stage"]): r for r in cls.rows}
 
   @classmethod
@@ -254,6 +262,89 @@ class TinySweepTest(absltest.TestCase):
         json.loads((self.workdir / "sweep.json").read_text())["rows"],
         [r for r in self.rows if r["variant"] == "no_filter"])
     sweep_cli.run(self.argv)
+
+  def test_sigterm_stops_the_sweep_and_resuming_gives_the_same_table(self):
+    root = pathlib.Path(self.create_tempdir().full_path)
+    # The no_filter variant alone (a config file: --config.only needs a
+    # fresh process).
+    config = root / "no_filter_sweep.py"
+    config.write_text(
+        "from tests.training import tiny\n\n"
+        "def get_config():\n"
+        "  c = tiny.load_experiment('filter_sweep.py', 'tiny')\n"
+        "  c.only = 'no_filter'\n"
+        "  return c\n")
+    workdir = root / "sweep"
+    argv = ["sg3jax sweep", f"--config={config}", f"--workdir={workdir}"]
+    run_dir = workdir / "runs" / "no_filter"
+    handler = signal.getsignal(signal.SIGTERM)
+
+    def run_with_sigterm(target: str, condition) -> str:
+      """Runs the sweep command, sending this process SIGTERM at the
+      first call of `target` ("reached": the training loop asks whether to
+      stop after an iteration; "measure") for which `condition()` holds;
+      returns its stdout."""
+      real = {"reached": preemption.PreemptionNotice.reached,
+              "measure": sweep.measure}[target]
+      sent = []
+
+      def signalled(*args, **kwargs):
+        if not sent and condition():
+          sent.append(True)
+          os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+      patch = (mock.patch.object(preemption.PreemptionNotice, "reached",
+                                 signalled) if target == "reached" else
+               mock.patch.object(sweep, "measure", signalled))
+      out = io.StringIO()
+      with patch, contextlib.redirect_stdout(out):
+        sweep_cli.run(argv)  # returns: the command exits with status 0
+      self.assertEqual(sent, [True])
+      self.assertIs(signal.getsignal(signal.SIGTERM), handler)
+      return out.getvalue()
+
+    def measured():
+      return [(r["variant"], r["stage"]) for r in sweep.read_results(workdir)]
+
+    def latest_step():
+      ckpts = checkpoints.RunCheckpoints(run_dir)
+      try:
+        return ckpts.latest_step()
+      finally:
+        ckpts.close()
+
+    # SIGTERM in training, after the first of two iterations: the run
+    # writes a checkpoint there and the sweep stops.
+    out = run_with_sigterm("reached", run_dir.exists)
+    self.assertIn("sweep preempted at variant no_filter (trained): "
+                  "preempted: stopped at kimg 0.0 (iteration 1)", out)
+    self.assertEqual(measured(), [("no_filter", "init")])
+    self.assertEqual(latest_step(), 1)
+    self.assertFalse((workdir / "sweep.md").exists())
+
+    # Resumed: the run finishes; SIGTERM while its G_ema is measured
+    # abandons the measurement (nothing written).
+    out = run_with_sigterm("measure", lambda: True)
+    self.assertIn("resumed", out)
+    self.assertIn("sweep preempted at variant no_filter (trained): SIGTERM: "
+                  "abandoned the work in progress", out)
+    self.assertEqual(latest_step(), 2)
+    self.assertEqual(measured(), [("no_filter", "init")])
+
+    # Resumed to the end: the rows and table of the uninterrupted sweep.
+    sweep_cli.run(argv)
+    expected = [{k: v for k, v in r.items() if k != "seconds"}
+                for r in self.rows if r["variant"] == "no_filter"]
+    rows = json.loads((workdir / "sweep.json").read_text())["rows"]
+    self.assertEqual([{k: v for k, v in r.items() if k != "seconds"}
+                      for r in rows], expected)
+    metrics = sweep.metric_names(tiny.load_experiment("filter_sweep.py",
+                                                      "tiny"))
+    self.assertTrue((workdir / "sweep.md").read_text().endswith(
+        sweep.markdown_table(expected, metrics)))
+    self.assertIn(sweep.markdown_table(expected, metrics).splitlines()[-1],
+                  self.table)
 
 if __name__ == "__main__":
   absltest.main()

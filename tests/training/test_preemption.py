@@ -1,4 +1,5 @@
-"""PreemptionNotice in a single process: SIGTERM caught, handler restored.
+"""PreemptionNotice in a single process: SIGTERM caught, handler restored;
+interruptible work abandoned at once.
 
 (Two processes agreeing on a step through JAX's preemption sync point, and
 the checkpoint and resume around it: tests/training/test_loop.py.)
@@ -30,6 +31,31 @@ class PreemptionNoticeTest(absltest.TestCase):
       self.assertEqual(caught, [1])  # the earlier handler is back
     finally:
       signal.signal(signal.SIGTERM, previous)
+
+  def test_sigterm_abandons_interruptible_work_at_once(self):
+    steps = []
+    with preemption.PreemptionNotice() as notice:
+      with notice.interruptible():
+        steps.append("before")
+      with self.assertRaisesRegex(preemption.Preempted,
+                                  "abandoned the work in progress"):
+        with notice.interruptible():
+          os.kill(os.getpid(), signal.SIGTERM)
+          steps.append("after the signal")
+      self.assertTrue(notice.reached())
+      # A notice that came earlier stops interruptible work before it
+      # starts.
+      with self.assertRaisesRegex(preemption.Preempted, "before the next"):
+        with notice.interruptible():
+          steps.append("started")
+    self.assertEqual(steps, ["before"])
+
+  def test_outside_interruptible_work_sigterm_is_only_noticed(self):
+    with preemption.PreemptionNotice() as notice:
+      with notice.interruptible():
+        pass
+      os.kill(os.getpid(), signal.SIGTERM)
+      self.assertTrue(notice.reached())
 
   def test_outside_the_main_thread_sigterm_is_not_handled(self):
     results = []

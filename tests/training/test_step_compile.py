@@ -6,7 +6,6 @@ slice's real compile-only devices (`sg3jax.aot`, `.venv-aot`)."""
 from absl.testing import absltest
 
 from sg3jax import aot
-from sg3jax.training import abstract_step
 from tests.kernels import test_compile
 
 CASE = dict(config="stylegan3-t", resolution=256, batch_size=8, batch_gpu=1,
