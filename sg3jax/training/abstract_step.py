@@ -103,14 +103,15 @@ def training_step(cfg: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
 
 
 def step_config(case: dict) -> ml_collections.ConfigDict:
-  """The official config of a step case: `config` ("stylegan3-t", ...) at
-  `resolution`, batch `batch_size` with `batch_gpu` per device, then the
-  dotted-key `overrides` (e.g. {"loss.pl_weight": 2.0})."""
+  """The config of a step case: `config` ("stylegan3-t", ...) at
+  `resolution` (with the official R1 gamma of an official resolution),
+  batch `batch_size` with `batch_gpu` per device, then the dotted-key
+  `overrides` (e.g. {"loss.pl_weight": 2.0})."""
   c = config_lib.base_config(case["config"])
   c.resolution = case["resolution"]
   c.batch_size = case["batch_size"]
   c.batch_gpu = case["batch_gpu"]
-  if case["config"] != "stylegan2":
+  if case["resolution"] in config_lib.OFFICIAL_GAMMA:
     c.loss.r1_gamma = config_lib.OFFICIAL_GAMMA[case["resolution"]]
   for key, value in case.get("overrides", {}).items():
     *path, leaf = key.split(".")
