@@ -3,14 +3,31 @@
 Memory model: a program owns one output tile (rows x columns) of one block
 of channels of one image. Channels sit in the 128 lanes, columns in
 sublanes, rows in the leading (untiled) dimension. The pipeline DMAs each
-input window (the tile plus its halo, `pl.Element` blocks clipped to the
-array) into VMEM; the kernel places it into a zero-padded float32 window
-and runs the stages there, VMEM ref to VMEM ref:
+input window (the tile plus its halo) into VMEM, double-buffered; the
+kernel places it into a zero-padded float32 window and runs the stages
+there, VMEM ref to VMEM ref:
 
   forward:  x (+ bias) -> up W -> up H -> activation -> down W -> down H -> y
   backward: x (+ bias) -> up W -> up H = v      (recomputed, for the branch)
             dy -> down-adjoint W -> down-adjoint H -> * act'(v)
                -> up-adjoint W -> up-adjoint H -> dx
+
+Loading windows: Mosaic sets up a block's DMA only at offsets it can prove
+are multiples of the native tile along the tiled dimensions (columns: 8
+sublanes for 32-bit, 16 for bfloat16; channels: 128 lanes). A window's
+rows (untiled) start anywhere, but its columns start at `j * step +
+offset`, clipped at the borders: not provably aligned. So each window's
+columns are loaded as a few `pl.Element` blocks of S columns starting at
+multiples of S (S a multiple of the sublane tile that divides the
+window's step; the same array is passed once per block), and the kernel
+cuts the halo'd window out of them in VMEM, masking the columns outside
+the array to zero. This keeps Pallas' own double-buffered pipeline and
+reads each window plus less than 2 S columns (`ColumnBlocks`). Manual DMA
+(`pl.ANY` inputs, `make_async_copy`) is no way around it: Mosaic also
+refuses DMA slices of HBM arrays at unaligned column offsets (bfloat16, and
+float32 with several lane tiles of channels), and it would need its own
+buffering. Column tiles are chosen so that output tiles and window steps
+are multiples of the sublane tile.
 
 Every polyphase phase is a sum of strided ref reads (`ref[pl.ds(start,
 size, stride)]`), stored interleaved with a strided ref write: no value is
