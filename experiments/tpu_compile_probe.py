@@ -10,6 +10,11 @@ bytes and the compile seconds; then a summary per target.
 
   JAX_PLATFORMS=cpu PYTHONPATH=. python experiments/tpu_compile_probe.py \
       --targets v5e:2x2 --configs stylegan3-t --resolutions 256
+
+libtpu takes a lockfile per host: beside another process using libtpu, set
+ALLOW_MULTIPLE_LIBTPU_LOAD=1. Temp bytes are XLA's HBM temporaries of the
+one-layer program (copies to and from its parameter and result layouts,
+moves into VMEM), not the kernel's: its scratch is in VMEM.
 """
 
 import argparse

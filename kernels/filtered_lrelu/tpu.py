@@ -367,21 +367,22 @@ def plan_tiles(cfg: KernelConfig, dtype, *, backward: bool,
         tile_h > multiple or tile_w > col_multiple):
       continue
     tiles = _tiles(g, channels, tile_h, tile_w, itemsize, backward)
-    if tiles is None:
-      continue
-    vmem = _vmem_bytes(cfg, tiles, itemsize, backward)
-    if vmem <= VMEM_BUDGET_BYTES:
-      return tiles
-    smallest = vmem
+    if tiles is not None:
+      vmem = _vmem_bytes(cfg, tiles, itemsize, backward)
+      if vmem <= VMEM_BUDGET_BYTES:
+        return tiles
+      smallest = vmem
     if tile_h <= multiple and tile_w <= col_multiple:
       break
   pass_name = "backward" if backward else "forward"
+  limit = (f"no tile loads its windows in at most {_MAX_COLUMN_BLOCKS} "
+           f"aligned column blocks" if smallest is None else
+           f"the smallest tile needs {smallest} bytes of VMEM, over the "
+           f"budget of {VMEM_BUDGET_BYTES} bytes")
   raise Unsupported(
       f"filtered_lrelu TPU kernel ({pass_name}): input [N, {g.in_hw[0]}, "
       f"{g.in_hw[1]}, {g.channels}] {jnp.dtype(dtype).name}, up {g.up}, "
-      f"down {g.down}, filters {g.fu_shape}/{g.fd_shape}: the smallest tile "
-      f"needs {smallest} bytes of VMEM, over the budget of "
-      f"{VMEM_BUDGET_BYTES} bytes")
+      f"down {g.down}, filters {g.fu_shape}/{g.fd_shape}: {limit}")
 
 
 def _channel_start(tiles: Tiles, c):
