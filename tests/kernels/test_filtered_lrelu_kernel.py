@@ -17,6 +17,7 @@ from jax.experimental.pallas import tpu as pltpu
 
 from kernels import filtered_lrelu as fused
 from kernels.filtered_lrelu import plan as planning
+from kernels.filtered_lrelu import tpu
 from sg3jax import ops
 
 # Small tiles, so that these images split into several tiles per axis.
@@ -25,7 +26,7 @@ CASES = (
          padding=(11, 10, 11, 10), clamp=None, flip=False, hw=(21, 19),
          batch=2, channels=3, max_tile=8),
     dict(name="up4_radial", up=4, down=2, fu=(24,), fd=(12, 12),
-         padding=(-2, -5, -2, -5), clamp=0.5, flip=True, hw=(12, 16),
+         padding=(-2, -5, -2, -5), clamp=0.5, flip=True, hw=(12, 24),
          batch=1, channels=3, max_tile=3),
     dict(name="odd_factors_2d_up", up=3, down=2, fu=(5, 4), fd=(7,),
          padding=(2, 5, 3, 1), clamp=1.0, flip=False, hw=(9, 19),
@@ -160,6 +161,69 @@ class PlanTest(absltest.TestCase):
   def test_polyphase_refuses_reads_outside_the_window(self):
     with self.assertRaisesRegex(ValueError, "outside"):
       planning.polyphase(up=2, down=1, taps=12, pad0=0, num_in=5, num_out=12)
+
+
+class TpuColumnBlocksTest(parameterized.TestCase):
+  """The TPU kernel loads each window's columns as blocks whose offsets are
+  multiples of the sublane tile (Mosaic's rule) and that cover the
+  window's columns inside the array."""
+
+  def _check_tiles(self, tiles, dtype) -> bool:
+    """Asserts the rule and the cover; whether some tile's block index is
+    clamped (its window reaches past the array: masked to zero)."""
+    sublanes = 16 if dtype == jnp.bfloat16 else 8
+    clamped = False
+    if tiles.cols.num_tiles > 1:
+      self.assertEqual(tiles.cols.tile % sublanes, 0)
+    for window, blocks in zip(tiles.cols.windows, tiles.col_blocks):
+      if window.num_tiles > 1:
+        self.assertEqual(blocks.size % sublanes, 0)
+        self.assertEqual(window.step % blocks.size, 0)
+      for j in range(window.num_tiles):
+        start = j * window.step + window.offset
+        covered = set()
+        for k in range(blocks.count):
+          unclamped = j * blocks.stride + blocks.first + k
+          index = int(blocks.block_index(j, k))
+          if index != unclamped:
+            clamped = True
+            continue
+          self.assertEqual(index * blocks.size - start,
+                           blocks.window_start(window, k))
+          covered |= set(range(index * blocks.size, min(
+              (index + 1) * blocks.size, window.extent)))
+        needed = range(max(start, 0), min(start + window.size, window.extent))
+        self.assertContainsSubset(needed, covered)
+    return clamped
+
+  @parameterized.parameters(*range(len(CASES)))
+  def test_interpreted_cases_clamp_blocks(self, case):
+    """InterpretTest's float32 tiles read past the array on both passes
+    (clamped, masked blocks); bfloat16 tiles follow the rule too."""
+    case = CASES[case]
+    x, fu, fd, _ = _arrays(case, 0)
+    cfg = fused.make_config(x.shape, fu.shape, fd.shape, **_op_args(case))
+    for backward in (False, True):
+      for dtype in (jnp.float32, jnp.bfloat16):
+        tiles = tpu.plan_tiles(cfg, jnp.dtype(dtype), backward=backward,
+                               tiling=_tiling(case))
+        clamped = self._check_tiles(tiles, dtype)
+        if dtype == jnp.float32:
+          self.assertTrue(clamped)
+
+  @parameterized.parameters(
+      ((278, 278, 181), 2, (12,), (12,), (9, 8, 9, 8)),
+      ((150, 150, 256), 4, (24,), (12,), (-6, -9, -6, -9)),
+      ((148, 148, 645), 4, (24,), (12, 12), (-2, -5, -2, -5)),
+      ((1044, 1044, 64), 2, (12,), (12,), (-9, -10, -9, -10)))
+  def test_real_layers(self, hwc, up, fu, fd, padding):
+    cfg = fused.make_config((2,) + hwc, fu, fd, up=up, down=2,
+                            padding=padding, gain=1.0, slope=0.2,
+                            clamp=256.0, flip_filter=False)
+    for backward in (False, True):
+      for dtype in (jnp.float32, jnp.bfloat16):
+        self._check_tiles(tpu.plan_tiles(cfg, jnp.dtype(dtype),
+                                         backward=backward), dtype)
 
 
 class BadInputTest(absltest.TestCase):
