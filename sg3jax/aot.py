@@ -225,11 +225,13 @@ def aot_python() -> str | None:
 
 def worker_environment() -> dict[str, str]:
   """The worker's environment: CPU as the runtime platform (the CUDA
-  plugin registers its compile-only topology only then), this checkout
+  plugin registers its compile-only topology only then), libtpu loaded by
+  several workers at once (compile-only: no chip to share), this checkout
   first on the path, no persistent compilation cache."""
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env = dict(os.environ)
   env.update(JAX_PLATFORMS="cpu", TPU_WORKER_HOSTNAMES="localhost",
+             ALLOW_MULTIPLE_LIBTPU_LOAD="1",
              TF_CPP_MIN_LOG_LEVEL="3",
              PYTHONPATH=os.pathsep.join(
                  [root] + [p for p in env.get("PYTHONPATH", "").split(
