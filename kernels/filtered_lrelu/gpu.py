@@ -398,71 +398,140 @@ class _Rows:
     pltriton.store(target, values.astype(self.ref.dtype), mask=mask)
 
 
+_NEVER = 1 << 30  # a step count no loop reaches
+
+
 @dataclasses.dataclass(frozen=True)
 class _Stage:
   """One relation's filter in a kernel: its row schedule, its rows along H
   (scalar taps `taps_ref [K]` if separable) and its banded matrices
-  (`[R, C]` if separable, `[Kh, R, C]` per filter row if not)."""
+  (`[R, C]` if separable, `[Kh, R, C]` per filter row if not).
+
+  `zero` offsets every filter read: inside the row loop it is zero but
+  depends on the step, so that the compiler keeps the filter loads in the
+  loop body (L1 hits) rather than hoisting them (and their TF32 splits)
+  into registers for the whole loop.
+  """
   schedule: banded.RowSchedule
   taps_ref: object
   mat_ref: object
   interpret: object
+  zero: object = 0
 
   @property
   def separable(self) -> bool:
     return len(self.taps_ref.shape) == 1
 
-  def matrix(self, t: int | None = None) -> jax.Array:
-    return self.mat_ref[...] if t is None else self.mat_ref[t]
+  def in_step(self, step: jax.Array) -> "_Stage":
+    return dataclasses.replace(self,
+                               zero=(step >= _NEVER).astype(jnp.int32))
+
+  def tap(self, t: int) -> jax.Array:
+    return self.taps_ref[t + self.zero]
+
+  def matrix(self, t=None) -> jax.Array:
+    """The separable matrix `[R, C]`, or filter row t's `[R, C]`."""
+    if t is None:
+      rows, cols = self.mat_ref.shape
+      return self.mat_ref[pl.ds(self.zero, rows), pl.ds(0, cols)]
+    return self.mat_ref[t + self.zero]
 
   def dot(self, matrix: jax.Array, rows: jax.Array) -> jax.Array:
     return _dot(matrix, rows, self.interpret)
 
+  def tap_run(self, j: int) -> tuple[int, int, int, int, int]:
+    """(t0, dt, delta0, d_delta, count): mid row j of a step meets outer
+    row delta0 + q * d_delta through tap t0 + q * dt, q < count."""
+    pairs = self.schedule.pairs[j]
+    if len(pairs) < 2:
+      t0, d0 = pairs[0] if pairs else (0, 0)
+      return t0, 0, d0, 0, len(pairs)
+    (t0, d0), (t1, d1) = pairs[:2]
+    assert all(p == (t0 + q * (t1 - t0), d0 + q * (d1 - d0))
+               for q, p in enumerate(pairs)), pairs
+    return t0, t1 - t0, d0, d1 - d0, len(pairs)
+
 
 def _pull_ring(stage: _Stage, rows: _Rows, bias, base: jax.Array,
-               deltas, matrix) -> list[jax.Array]:
-  """Rows base + delta of an outer signal, after the column stage if
-  separable (`[mid, C]`), raw otherwise (`[outer, C]`)."""
-  ring = []
-  for delta in deltas:
-    values = rows.load(base + delta, bias)
-    ring.append(stage.dot(matrix, values) if stage.separable else values)
-  return ring
+               deltas) -> list[jax.Array]:
+  """Rows base + delta of an outer signal after the (separable) column
+  stage, each `[mid, C]`."""
+  return [stage.dot(stage.matrix(), rows.load(base + delta, bias))
+          for delta in deltas]
 
 
 def _pulled(stage: _Stage, ring, j: int, shape) -> jax.Array:
-  """Mid row j of a step `[mid, C]` from the ring of pulled rows."""
+  """Mid row j of a step `[mid, C]` from the ring of pulled rows
+  (separable filter)."""
   acc = jnp.zeros(shape, jnp.float32)
   for t, delta in stage.schedule.pairs[j]:
-    row = ring[delta - stage.schedule.lo]
-    if stage.separable:
-      acc = acc + stage.taps_ref[t] * row
-    else:
-      acc = acc + stage.dot(stage.matrix(t), row)
+    acc = acc + stage.tap(t) * ring[delta - stage.schedule.lo]
   return acc
 
 
-def _pushed(stage: _Stage, acc: list, j: int, values: jax.Array,
-            matrix) -> list:
-  """The ring of output accumulators after mid row j of a step."""
+def _pulled_2d(stage: _Stage, rows: _Rows, bias, base: jax.Array, j: int,
+               shape) -> jax.Array:
+  """Mid row j of a step `[mid, C]` of a 2-D filter: a loop over its
+  filter rows, each a dot with an outer row read from global memory (L1,
+  L2: the rows of the last steps) rather than kept in registers."""
+  t0, dt, d0, dd, count = stage.tap_run(j)
+
+  def term(q, acc):
+    row = rows.load(base + d0 + q * dd, bias)
+    return acc + stage.dot(stage.mat_ref[t0 + q * dt], row)
+
+  return jax.lax.fori_loop(0, count, term, jnp.zeros(shape, jnp.float32))
+
+
+def _pushed(stage: _Stage, acc: list, j: int, values: jax.Array) -> list:
+  """The ring of output accumulators `[out, C]` after mid row j of a step
+  (separable filter)."""
   acc = list(acc)
   pairs = stage.schedule.pairs[j]
-  if stage.separable and pairs:
-    values = stage.dot(matrix, values)
+  if pairs:
+    values = stage.dot(stage.matrix(), values)
   for t, delta in pairs:
     i = delta - stage.schedule.lo
-    if stage.separable:
-      acc[i] = acc[i] + stage.taps_ref[t] * values
-    else:
-      acc[i] = acc[i] + stage.dot(stage.matrix(t), values)
+    acc[i] = acc[i] + stage.tap(t) * values
   return acc
+
+
+def _slots(size: int) -> jax.Array:
+  return jax.lax.broadcasted_iota(jnp.int32, (size, 1, 1), 0)
+
+
+def _pushed_2d(stage: _Stage, acc: jax.Array, j: int, values: jax.Array,
+               base: jax.Array) -> jax.Array:
+  """The stacked accumulators `[slots, out, C]` (output row r in slot
+  r mod slots) after mid row j of a step, for a 2-D filter: a loop over
+  its filter rows, each adding a dot into its output row's slot."""
+  t0, dt, d0, dd, count = stage.tap_run(j)
+  slots = _slots(acc.shape[0])
+
+  def term(q, acc):
+    product = stage.dot(stage.mat_ref[t0 + q * dt], values)
+    slot = (base + d0 + q * dd) & (acc.shape[0] - 1)
+    return acc + jnp.where(slots == slot, product[None], 0.0)
+
+  return jax.lax.fori_loop(0, count, term, acc)
+
+
+def _take_slot(acc: jax.Array, row: jax.Array):
+  """(output row `row` `[out, C]`, the accumulators with its slot zeroed)."""
+  slots = _slots(acc.shape[0])
+  here = slots == (row & (acc.shape[0] - 1))
+  return jnp.sum(jnp.where(here, acc, 0.0), axis=0), jnp.where(here, 0.0,
+                                                                 acc)
 
 
 def _stream(tiles: Tiles, pulls: list[tuple[_Stage, _Rows, object]],
             push: tuple[_Stage, _Rows], mid_row) -> None:
-  """The row loop of a program: pulls rings of input rows, combines them
-  into each mid row with `mid_row(pulled rows) -> [mid, C]` and pushes
-  that into the output rows, storing each output row once complete."""
+  """The row loop of a program: per step, the pulled signals' mid rows
+  (separable: from rings of column-filtered rows carried in registers;
+  2-D: from rows re-read from global memory) are combined by
+  `mid_row(pulled rows) -> [mid, C]` and pushed into the output rows
+  (separable: a ring of row accumulators; 2-D: stacked slots), each stored
+  once complete."""
   push_stage, out_rows = push
   seg = tiles.segment
   program = out_rows.program
@@ -471,50 +540,70 @@ def _stream(tiles: Tiles, pulls: list[tuple[_Stage, _Rows, object]],
   rows_hi = rows_lo + seg.rows
   mid_shape = (tiles.columns.mid.padded, tiles.channels)
   out_shape = (tiles.columns.out.padded, tiles.channels)
-  pull_matrices = [s.matrix() if s.separable else None for s, _, _ in pulls]
-  push_matrix = push_stage.matrix() if push_stage.separable else None
+  sched = push_stage.schedule
 
   def base(schedule, step):
     return schedule.advance * step + schedule.base
 
-  def carried(schedule):
-    return range(schedule.lo, schedule.hi - schedule.advance + 1)
+  def carried(stage):
+    if not stage.separable:
+      return range(0)
+    return range(stage.schedule.lo, stage.schedule.hi - stage.schedule.advance
+                 + 1)
 
-  def fresh(schedule):
+  def fresh(stage):
+    if not stage.separable:
+      return range(0)
+    schedule = stage.schedule
     return range(max(schedule.lo, schedule.hi - schedule.advance + 1),
                  schedule.hi + 1)
 
   rings = tuple(
       tuple(_pull_ring(stage, rows, bias, base(stage.schedule, first_step),
-                       carried(stage.schedule), matrix))
-      for (stage, rows, bias), matrix in zip(pulls, pull_matrices))
-  acc = tuple(jnp.zeros(out_shape, jnp.float32)
-              for _ in range(push_stage.schedule.span))
+                       carried(stage)))
+      for stage, rows, bias in pulls)
+  if push_stage.separable:
+    acc = tuple(jnp.zeros(out_shape, jnp.float32) for _ in range(sched.span))
+  else:
+    acc = jnp.zeros((banded.next_pow2(sched.span),) + out_shape, jnp.float32)
+
+  def pulled(stage, ring, rows, bias, s, j):
+    if stage.separable:
+      return _pulled(stage, ring, j, mid_shape)
+    return _pulled_2d(stage, rows, bias, base(stage.schedule, s), j,
+                      mid_shape)
 
   def step(i, carry):
     rings, acc = carry
     s = first_step + i
+    stages = [stage.in_step(s) for stage, _, _ in pulls]
     full = [list(ring) + _pull_ring(stage, rows, bias,
-                                    base(stage.schedule, s),
-                                    fresh(stage.schedule), matrix)
-            for ring, (stage, rows, bias), matrix in zip(rings, pulls,
-                                                         pull_matrices)]
-    acc = list(acc)
-    for j in range(len(push_stage.schedule.pairs)):
-      pulled = [_pulled(stage, ring, j, mid_shape)
-                for (stage, _, _), ring in zip(pulls, full)]
-      acc = _pushed(push_stage, acc, j, mid_row(*pulled), push_matrix)
-    sched = push_stage.schedule
-    out_base = base(sched, s) + sched.lo
-    for d in range(sched.advance):  # rows past the span meet no mid row
-      done = acc[d] if d < sched.span else jnp.zeros(out_shape, jnp.float32)
-      out_rows.store(out_base + d, done, rows_lo, rows_hi)
-    new_rings = tuple(
-        tuple(ring[stage.schedule.advance:])
-        for ring, (stage, _, _) in zip(full, pulls))
-    acc = acc[sched.advance:] + [jnp.zeros(out_shape, jnp.float32)] * min(
-        sched.advance, sched.span)
-    return new_rings, tuple(acc)
+                                    base(stage.schedule, s), fresh(stage))
+            for ring, stage, (_, rows, bias) in zip(rings, stages, pulls)]
+    pusher = push_stage.in_step(s)
+    out_base = base(sched, s)
+    for j in range(len(sched.pairs)):
+      mid = mid_row(*(pulled(stage, ring, rows, bias, s, j)
+                      for stage, ring, (_, rows, bias) in zip(stages, full,
+                                                              pulls)))
+      if push_stage.separable:
+        acc = _pushed(pusher, acc, j, mid)
+      else:
+        acc = _pushed_2d(pusher, acc, j, mid, out_base)
+    for d in range(sched.advance):
+      row = out_base + sched.lo + d
+      if push_stage.separable:  # rows past the span meet no mid row
+        done = acc[d] if d < sched.span else jnp.zeros(out_shape,
+                                                       jnp.float32)
+      else:
+        done, acc = _take_slot(acc, row)
+      out_rows.store(row, done, rows_lo, rows_hi)
+    if push_stage.separable:
+      acc = tuple(acc[sched.advance:]) + (jnp.zeros(
+          out_shape, jnp.float32),) * min(sched.advance, sched.span)
+    new_rings = tuple(tuple(ring[stage.schedule.advance:])
+                      for ring, stage in zip(full, stages))
+    return new_rings, acc
 
   jax.lax.fori_loop(0, seg.num_steps, step, (rings, acc))
 
