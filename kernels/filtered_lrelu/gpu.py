@@ -62,7 +62,7 @@ NUM_WARPS = 4
 REGISTERS_PER_THREAD = 128
 REGISTER_BUDGET = NUM_WARPS * 32 * REGISTERS_PER_THREAD
 SHARED_MEMORY_BYTES = 227 * 1024  # per block on an H100
-MAX_WIDTH = 128  # widest padded row (the dots' M and K)
+MAX_WIDTH = 32  # widest padded row (the dots' M and K)
 SEGMENT_ROWS = 64  # output rows a program streams (default)
 # Cost of a tensor-core multiply-add (TF32x3: three passes at ~7x the
 # float32 FMA rate, plus the operand split) relative to an FMA.
@@ -95,7 +95,8 @@ class Tiles:
 
 
 def _relations(cfg: KernelConfig, backward: bool):
-  """(pulled row relations, pushed row relation, separable flags of each)."""
+  """(pulled row relations, pushed row relation, separable flags of the
+  pulled filters, of the pushed one)."""
   g = cfg.geometry
   up, down = banded.up_relation(g, 0), banded.down_relation(g, 0)
   up_sep, down_sep = len(g.fu_shape) == 1, len(g.fd_shape) == 1
@@ -112,59 +113,50 @@ def _pull_widths(columns: banded.ColumnPlan, backward: bool):
   return (columns.x, columns.dy) if backward else (columns.x,)
 
 
-def _live_floats(cfg, tiles_cols, pulls, push, channels, backward) -> int:
-  """Float32 values a program keeps live across a step: the rings (pulled
-  rows after their column stage if separable, raw otherwise; pushed
-  accumulators), the separable stages' matrices and ~3 working mid rows."""
-  _, _, pull_sep, push_sep = _relations(cfg, backward)
-  mid = _mid_width(tiles_cols)
-  out = tiles_cols.out.padded
-  live = 3 * mid * channels + push.span * out * channels
-  if push_sep:
-    live += out * mid
-  for sched, sep, win in zip(pulls, pull_sep,
-                             _pull_widths(tiles_cols, backward)):
-    live += sched.span * (mid if sep else win.padded) * channels
-    if sep:
-      live += mid * win.padded
-  return live
+def _live_floats(columns, push, channels, backward) -> int:
+  """Float32 values a program keeps live: the stacked output accumulators
+  and the working rows of one mid row (pulled rows, mid rows)."""
+  rows = 3 * _mid_width(columns) + sum(
+      w.padded for w in _pull_widths(columns, backward))
+  return (banded.next_pow2(push.span) * columns.out.padded + rows) * channels
 
 
-def _dot_shapes(tiles_cols, channels, backward):
+def _dot_shapes(columns, channels, backward):
   """(M, K, N) of the kernel's dots."""
-  mid, out = _mid_width(tiles_cols), tiles_cols.out.padded
+  mid, out = _mid_width(columns), columns.out.padded
   shapes = [(out, mid, channels)]
-  for win in _pull_widths(tiles_cols, backward):
+  for win in _pull_widths(columns, backward):
     shapes.append((mid, win.padded, channels))
   return shapes
 
 
-def _shared_bytes(tiles_cols, channels, backward) -> int:
+def _shared_bytes(columns, channels, backward) -> int:
   """Shared memory of the largest dot's operands (staged, double)."""
   return max(2 * 4 * (m * k + k * n)
-             for m, k, n in _dot_shapes(tiles_cols, channels, backward))
+             for m, k, n in _dot_shapes(columns, channels, backward))
 
 
-def _step_work(cfg, tiles_cols, pulls, push, channels, backward):
+def _step_work(cfg, columns, pulls, push, channels, backward):
   """(FMAs, dot multiply-adds) of one step of a program (padded sizes)."""
   _, _, pull_sep, push_sep = _relations(cfg, backward)
-  mid, out = _mid_width(tiles_cols), tiles_cols.out.padded
-  fma = dots = 0
+  mid, out = _mid_width(columns), columns.out.padded
   period = len(push.pairs)
+  slots = banded.next_pow2(push.span)
+  fma = dots = 0
   for sched, sep, win in zip(pulls, pull_sep,
-                             _pull_widths(tiles_cols, backward)):
+                             _pull_widths(columns, backward)):
     terms = sum(len(p) for p in sched.pairs)
     if sep:
-      dots += sched.advance * mid * win.padded * channels
-      fma += terms * mid * channels
+      dots += period * mid * win.padded * channels
+      fma += terms * win.padded * channels
     else:
       dots += terms * mid * win.padded * channels
   terms = sum(len(p) for p in push.pairs)
   if push_sep:
     dots += period * out * mid * channels
-    fma += terms * out * channels
   else:
     dots += terms * out * mid * channels
+  fma += terms * slots * out * channels  # into the stacked slots
   fma += period * mid * channels * (2 if backward else 1)  # activation
   return fma, dots
 
@@ -248,7 +240,7 @@ def plan_tiles(cfg: KernelConfig, dtype, *, backward: bool,
   segment = banded.segment(push, seg_rows, out_rows)
   best, smallest = None, None
   for columns in _candidates(cfg, backward, tiling):
-    live = _live_floats(cfg, columns, pulls, push, channels, backward)
+    live = _live_floats(columns, push, channels, backward)
     smallest = live if smallest is None else min(smallest, live)
     widths = [columns.mid.padded, columns.out.padded] + [
         w.padded for w in _pull_widths(columns, backward)]
@@ -398,7 +390,27 @@ class _Rows:
     pltriton.store(target, values.astype(self.ref.dtype), mask=mask)
 
 
-_NEVER = 1 << 30  # a step count no loop reaches
+_NEVER = 1 << 30  # a loop count no loop reaches
+
+
+def _select(index: jax.Array, values: list[int]) -> jax.Array:
+  """values[index] of a static list, for a traced index."""
+  out = jnp.int32(values[0])
+  for k, value in enumerate(values[1:], 1):
+    out = jnp.where(index == k, jnp.int32(value), out)
+  return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _TapRun:
+  """Mid row j of a step meets outer row delta0 + q * d_delta through tap
+  t0 + q * dt for q < count (count <= max_count; traced by j)."""
+  t0: jax.Array
+  dt: int
+  delta0: jax.Array
+  d_delta: int
+  count: jax.Array
+  max_count: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -407,10 +419,10 @@ class _Stage:
   (scalar taps `taps_ref [K]` if separable) and its banded matrices
   (`[R, C]` if separable, `[Kh, R, C]` per filter row if not).
 
-  `zero` offsets every filter read: inside the row loop it is zero but
-  depends on the step, so that the compiler keeps the filter loads in the
-  loop body (L1 hits) rather than hoisting them (and their TF32 splits)
-  into registers for the whole loop.
+  `zero` offsets the separable matrix's reads: inside the loop over mid
+  rows it is zero but depends on the mid row, so that the compiler keeps
+  the load in the loop (an L1 hit) rather than hoisting the matrix (and
+  its TF32 split) into registers for the whole program.
   """
   schedule: banded.RowSchedule
   taps_ref: object
@@ -422,98 +434,84 @@ class _Stage:
   def separable(self) -> bool:
     return len(self.taps_ref.shape) == 1
 
-  def in_step(self, step: jax.Array) -> "_Stage":
-    return dataclasses.replace(self,
-                               zero=(step >= _NEVER).astype(jnp.int32))
+  def at(self, j: jax.Array) -> "_Stage":
+    return dataclasses.replace(self, zero=(j >= _NEVER).astype(jnp.int32))
 
-  def tap(self, t: int) -> jax.Array:
-    return self.taps_ref[t + self.zero]
+  def matrix(self) -> jax.Array:
+    """The separable filter's matrix `[R, C]`."""
+    rows, cols = self.mat_ref.shape
+    return self.mat_ref[pl.ds(self.zero, rows), pl.ds(0, cols)]
 
-  def matrix(self, t=None) -> jax.Array:
-    """The separable matrix `[R, C]`, or filter row t's `[R, C]`."""
-    if t is None:
-      rows, cols = self.mat_ref.shape
-      return self.mat_ref[pl.ds(self.zero, rows), pl.ds(0, cols)]
-    return self.mat_ref[t + self.zero]
+  def term(self, t: jax.Array, rows: jax.Array) -> jax.Array:
+    """Tap row t's term of rows `[C_in, C]`: the scalar tap times the rows
+    (separable, `[C_in, C]`), or its matrix times them (2-D, `[R, C]`)."""
+    if self.separable:
+      return self.taps_ref[t] * rows
+    return self.dot(self.mat_ref[t], rows)
 
   def dot(self, matrix: jax.Array, rows: jax.Array) -> jax.Array:
     return _dot(matrix, rows, self.interpret)
 
-  def tap_run(self, j: int) -> tuple[int, int, int, int, int]:
-    """(t0, dt, delta0, d_delta, count): mid row j of a step meets outer
-    row delta0 + q * d_delta through tap t0 + q * dt, q < count."""
-    pairs = self.schedule.pairs[j]
-    if len(pairs) < 2:
+  def tap_run(self, j: jax.Array) -> _TapRun:
+    """The taps of mid row j of a step (j traced): along a run, the tap
+    advances by the relation's factor and the outer row by its sign."""
+    runs = []
+    for pairs in self.schedule.pairs:
       t0, d0 = pairs[0] if pairs else (0, 0)
-      return t0, 0, d0, 0, len(pairs)
-    (t0, d0), (t1, d1) = pairs[:2]
-    assert all(p == (t0 + q * (t1 - t0), d0 + q * (d1 - d0))
-               for q, p in enumerate(pairs)), pairs
-    return t0, t1 - t0, d0, d1 - d0, len(pairs)
+      runs.append((t0, d0, len(pairs)))
+      steps = {(b[0] - a[0], b[1] - a[1]) for a, b in zip(pairs, pairs[1:])}
+      assert len(steps) <= 1, pairs
+    steps = {(b[0] - a[0], b[1] - a[1]) for pairs in self.schedule.pairs
+             for a, b in zip(pairs, pairs[1:])}
+    dt, dd = steps.pop() if steps else (0, 0)
+    assert not steps, self.schedule
+    t0s, d0s, counts = zip(*runs)
+    return _TapRun(_select(j, list(t0s)), dt, _select(j, list(d0s)), dd,
+                   _select(j, list(counts)), max(counts))
 
 
-def _pull_ring(stage: _Stage, rows: _Rows, bias, base: jax.Array,
-               deltas) -> list[jax.Array]:
-  """Rows base + delta of an outer signal after the (separable) column
-  stage, each `[mid, C]`."""
-  return [stage.dot(stage.matrix(), rows.load(base + delta, bias))
-          for delta in deltas]
-
-
-def _pulled(stage: _Stage, ring, j: int, shape) -> jax.Array:
-  """Mid row j of a step `[mid, C]` from the ring of pulled rows
-  (separable filter)."""
-  acc = jnp.zeros(shape, jnp.float32)
-  for t, delta in stage.schedule.pairs[j]:
-    acc = acc + stage.tap(t) * ring[delta - stage.schedule.lo]
-  return acc
-
-
-def _pulled_2d(stage: _Stage, rows: _Rows, bias, base: jax.Array, j: int,
-               shape) -> jax.Array:
-  """Mid row j of a step `[mid, C]` of a 2-D filter: a loop over its
-  filter rows, each a dot with an outer row read from global memory (L1,
-  L2: the rows of the last steps) rather than kept in registers."""
-  t0, dt, d0, dd, count = stage.tap_run(j)
+def _pulled(stage: _Stage, rows: _Rows, bias, base: jax.Array,
+            j: jax.Array, shape) -> jax.Array:
+  """Mid row j of a step `[mid, C]` from the outer rows it meets, read
+  from global memory (L1 or L2 hits: rows of the last steps): a loop over
+  the filter's row taps (separable: scalar taps, then one column-stage
+  dot, as the stages along H and W commute; 2-D: a dot per tap row)."""
+  run = stage.tap_run(j)
 
   def term(q, acc):
-    row = rows.load(base + d0 + q * dd, bias)
-    return acc + stage.dot(stage.mat_ref[t0 + q * dt], row)
+    t = jnp.minimum(run.t0 + q * run.dt, stage.taps_ref.shape[0] - 1)
+    row = rows.load(base + run.delta0 + q * run.d_delta, bias)
+    return acc + jnp.where(q < run.count, stage.term(t, row), 0.0)
 
-  return jax.lax.fori_loop(0, count, term, jnp.zeros(shape, jnp.float32))
-
-
-def _pushed(stage: _Stage, acc: list, j: int, values: jax.Array) -> list:
-  """The ring of output accumulators `[out, C]` after mid row j of a step
-  (separable filter)."""
-  acc = list(acc)
-  pairs = stage.schedule.pairs[j]
-  if pairs:
-    values = stage.dot(stage.matrix(), values)
-  for t, delta in pairs:
-    i = delta - stage.schedule.lo
-    acc[i] = acc[i] + stage.tap(t) * values
-  return acc
+  width = rows.window.padded if stage.separable else shape[0]
+  acc = jax.lax.fori_loop(0, run.max_count, term,
+                          jnp.zeros((width, shape[1]), jnp.float32))
+  return stage.dot(stage.matrix(), acc) if stage.separable else acc
 
 
 def _slots(size: int) -> jax.Array:
   return jax.lax.broadcasted_iota(jnp.int32, (size, 1, 1), 0)
 
 
-def _pushed_2d(stage: _Stage, acc: jax.Array, j: int, values: jax.Array,
-               base: jax.Array) -> jax.Array:
+def _pushed(stage: _Stage, acc: jax.Array, j: jax.Array, values: jax.Array,
+            base: jax.Array) -> jax.Array:
   """The stacked accumulators `[slots, out, C]` (output row r in slot
-  r mod slots) after mid row j of a step, for a 2-D filter: a loop over
-  its filter rows, each adding a dot into its output row's slot."""
-  t0, dt, d0, dd, count = stage.tap_run(j)
+  r mod slots) after mid row j `[mid, C]` of a step: a loop over the
+  filter's row taps, each adding its term into its output row's slot
+  (separable: scalar taps times one column-stage dot of the mid row;
+  2-D: a dot per tap row)."""
+  run = stage.tap_run(j)
   slots = _slots(acc.shape[0])
+  if stage.separable:
+    values = stage.dot(stage.matrix(), values)
 
   def term(q, acc):
-    product = stage.dot(stage.mat_ref[t0 + q * dt], values)
-    slot = (base + d0 + q * dd) & (acc.shape[0] - 1)
-    return acc + jnp.where(slots == slot, product[None], 0.0)
+    t = jnp.minimum(run.t0 + q * run.dt, stage.taps_ref.shape[0] - 1)
+    slot = (base + run.delta0 + q * run.d_delta) & (acc.shape[0] - 1)
+    here = (slots == slot) & (q < run.count)
+    return acc + jnp.where(here, stage.term(t, values)[None], 0.0)
 
-  return jax.lax.fori_loop(0, count, term, acc)
+  return jax.lax.fori_loop(0, run.max_count, term, acc)
 
 
 def _take_slot(acc: jax.Array, row: jax.Array):
@@ -526,12 +524,10 @@ def _take_slot(acc: jax.Array, row: jax.Array):
 
 def _stream(tiles: Tiles, pulls: list[tuple[_Stage, _Rows, object]],
             push: tuple[_Stage, _Rows], mid_row) -> None:
-  """The row loop of a program: per step, the pulled signals' mid rows
-  (separable: from rings of column-filtered rows carried in registers;
-  2-D: from rows re-read from global memory) are combined by
-  `mid_row(pulled rows) -> [mid, C]` and pushed into the output rows
-  (separable: a ring of row accumulators; 2-D: stacked slots), each stored
-  once complete."""
+  """The row loop of a program: per step and mid row, the pulled signals'
+  mid rows are combined by `mid_row(pulled rows) -> [mid, C]` and pushed
+  into stacked output row accumulators; after each step the rows it
+  completed are stored. Only one mid row is live at a time."""
   push_stage, out_rows = push
   seg = tiles.segment
   program = out_rows.program
@@ -545,67 +541,26 @@ def _stream(tiles: Tiles, pulls: list[tuple[_Stage, _Rows, object]],
   def base(schedule, step):
     return schedule.advance * step + schedule.base
 
-  def carried(stage):
-    if not stage.separable:
-      return range(0)
-    return range(stage.schedule.lo, stage.schedule.hi - stage.schedule.advance
-                 + 1)
-
-  def fresh(stage):
-    if not stage.separable:
-      return range(0)
-    schedule = stage.schedule
-    return range(max(schedule.lo, schedule.hi - schedule.advance + 1),
-                 schedule.hi + 1)
-
-  rings = tuple(
-      tuple(_pull_ring(stage, rows, bias, base(stage.schedule, first_step),
-                       carried(stage)))
-      for stage, rows, bias in pulls)
-  if push_stage.separable:
-    acc = tuple(jnp.zeros(out_shape, jnp.float32) for _ in range(sched.span))
-  else:
-    acc = jnp.zeros((banded.next_pow2(sched.span),) + out_shape, jnp.float32)
-
-  def pulled(stage, ring, rows, bias, s, j):
-    if stage.separable:
-      return _pulled(stage, ring, j, mid_shape)
-    return _pulled_2d(stage, rows, bias, base(stage.schedule, s), j,
-                      mid_shape)
-
-  def step(i, carry):
-    rings, acc = carry
+  def step(i, acc):
     s = first_step + i
-    stages = [stage.in_step(s) for stage, _, _ in pulls]
-    full = [list(ring) + _pull_ring(stage, rows, bias,
-                                    base(stage.schedule, s), fresh(stage))
-            for ring, stage, (_, rows, bias) in zip(rings, stages, pulls)]
-    pusher = push_stage.in_step(s)
     out_base = base(sched, s)
-    for j in range(len(sched.pairs)):
-      mid = mid_row(*(pulled(stage, ring, rows, bias, s, j)
-                      for stage, ring, (_, rows, bias) in zip(stages, full,
-                                                              pulls)))
-      if push_stage.separable:
-        acc = _pushed(pusher, acc, j, mid)
-      else:
-        acc = _pushed_2d(pusher, acc, j, mid, out_base)
+
+    def one_mid_row(j, acc):
+      pulled = [_pulled(stage.at(j), rows, bias, base(stage.schedule, s), j,
+                        mid_shape)
+                for stage, rows, bias in pulls]
+      return _pushed(push_stage.at(j), acc, j, mid_row(*pulled), out_base)
+
+    acc = jax.lax.fori_loop(0, len(sched.pairs), one_mid_row, acc)
     for d in range(sched.advance):
       row = out_base + sched.lo + d
-      if push_stage.separable:  # rows past the span meet no mid row
-        done = acc[d] if d < sched.span else jnp.zeros(out_shape,
-                                                       jnp.float32)
-      else:
-        done, acc = _take_slot(acc, row)
+      done, acc = _take_slot(acc, row)
       out_rows.store(row, done, rows_lo, rows_hi)
-    if push_stage.separable:
-      acc = tuple(acc[sched.advance:]) + (jnp.zeros(
-          out_shape, jnp.float32),) * min(sched.advance, sched.span)
-    new_rings = tuple(tuple(ring[stage.schedule.advance:])
-                      for ring, stage in zip(full, stages))
-    return new_rings, acc
+    return acc
 
-  jax.lax.fori_loop(0, seg.num_steps, step, (rings, acc))
+  jax.lax.fori_loop(
+      0, seg.num_steps, step,
+      jnp.zeros((banded.next_pow2(sched.span),) + out_shape, jnp.float32))
 
 
 def _bias(b_ref, program: _Program, channels: int) -> jax.Array:
