@@ -1,41 +1,55 @@
 """The fused filtered_lrelu as Triton kernels for NVIDIA GPUs.
 
 Formulation: every intermediate lives in registers (and the shared memory
-Triton stages dot operands in); nothing but the inputs and the output
-touches global memory.
+Triton stages dot operands in); global memory holds only the inputs, the
+output and the small banded matrices below (L1/L2 resident).
 
 Triton cannot slice, stride or shift a register value, so neither the
 polyphase taps of a row nor the interleaving of phases can be written
-elementwise on values. The kernel uses the two things it can do instead:
+elementwise on values. The kernel uses two things it can do instead:
 
 * Columns: a stage along W on one row `[W_in, C]` is a banded matrix
   product `A @ row`, where `A [W_out, W_in]` holds the taps
-  (`banded.tap_indices`; zero insertion and decimation are folded into
-  which tap sits where). It runs on tensor cores (`tl.dot`), in TF32x3 (three
-  TF32 products of split operands: float32 accuracy, ~2^-22 relative; a
-  single TF32 pass, ~2^-11, is not); the zeros of the band cost tensor-core
-  cycles, not memory traffic.
+  (`banded.tap_indices`: zero insertion and decimation are folded into
+  which tap sits where), built by XLA from the taps outside the kernel.
+  It runs on tensor cores (`tl.dot`) in TF32x3 (three TF32 products of
+  split operands: float32 accuracy, ~2^-22 relative; one TF32 pass,
+  ~2^-11, is not); the zeros of the band cost tensor-core cycles, not
+  memory traffic, and no access is strided or unaligned.
 * Rows: whole rows are separate values, so a stage along H is a sum of
-  row values times scalar taps. Each program streams down a strip of
-  columns: a loop over the mid (upsampled) rows, lcm(up, down) rows a step,
-  carrying a ring of the input rows the next steps read (pulled, x and dy)
-  and a ring of the output rows still accumulating (pushed, y or dx); at
-  every step the input rows sit at the same offsets from a base that
-  advances by a fixed amount (`banded.RowSchedule`), so the loop body is
-  static.
+  rows times scalar taps. A program streams down a strip of columns, mid
+  (upsampled) row by mid row, `period = lcm(up, down)` mid rows a step;
+  at every step the outer rows (x, dy, y, dx) a mid row meets sit at the
+  same offsets from a base that advances by a fixed amount
+  (`banded.RowSchedule`), so the loops have static bodies.
+  - Pulled signals (x, and dy in the backward): the rows a mid row reads
+    are loaded per tap (L1/L2 hits: the rows of the last steps) and
+    combined with the scalar taps, then one column dot (for a separable
+    filter the H and W stages commute). Keeping them in a ring of rows in
+    registers instead spilled at the backward layers.
+  - Pushed signals (y, or dx in the backward): each mid row adds its
+    terms into stacked accumulators `[slots, W_out, C]` (output row r in
+    slot r mod slots, updated by masks: no value is sliced); a row is
+    stored once complete, its slot zeroed.
+  Only one mid row is live at a time (~112-128 registers per thread).
 
 A 2-D (non-separable) filter `f [Kh, Kw]` (StyleGAN3-R's radial down
 filter) is exact, with no low-rank approximation: one banded matrix per
-filter row, `row_out = sum_t A_t @ row_in(t)`: a dot per (mid row, row tap)
-pair instead of a dot per row and scalar taps.
+filter row, `row_out = sum_t A_t @ row_in(t)`, a dot per (mid row, tap
+row) pair instead of scalar taps and one dot. (A truncated SVD would need
+its rank fixed statically, while the filter is a runtime input; the radial
+filters need 4-5 terms for float32 accuracy anyway, against Kh / down = 6
+dots per mid row exactly.)
 
-Forward, per mid row m:  mid = sum_t fu[t] * (A_up @ (x + b))[row(m, t)]
+Forward, per mid row m:  mid = A_up @ sum_t fu[t] (x + b)[row(m, t)]
                          y[row(m, t')] += fd[t'] * (A_down @ act(mid))
-Backward, per mid row m: v as mid above; dmid = sum_t fd[t] * (A_dT @ dy)
+Backward, per mid row m: v as mid above; dmid = A_dT @ sum_t fd[t] dy[...]
                          dx[row(m, t)] += fu[t] * (A_uT @ (dmid * act'(v)))
 
 Each program is one (image, 16 channels, column tile, row segment); the
-first `RowSchedule.warmup` steps of a segment only fill its rings.
+first `RowSchedule.warmup` steps of a segment only start its accumulators
+(their rows belong to the segment above). `work` and `hbm_bytes` give the
+FLOPs and global-memory bytes of a call.
 """
 
 import dataclasses
@@ -54,11 +68,13 @@ from kernels.filtered_lrelu.common import Tiling
 from kernels.filtered_lrelu.common import Unsupported
 
 CHANNEL_BLOCK = 16  # channels per program: the N of every dot (>= 16)
-NUM_WARPS = 4
-# Float32 values a program may keep live (rings, matrices, working rows):
-# 128 threads x REGISTERS_PER_THREAD, below the 255 registers a thread can
-# address, with room for addresses and dot staging (checked with ptxas at
-# every real layer: no spills).
+# Two warps: ptxas fits every real layer in 128 registers per thread without
+# spills; with 4 or 8 warps (tensors replicated across warps) it reaches
+# 128-180 and spills a few bytes at some layers.
+NUM_WARPS = 2
+# Float32 values a program may keep live (accumulator slots, the rows of
+# one mid row): 64 threads x REGISTERS_PER_THREAD, half the 255 registers
+# a thread can address, the rest for addresses, masks and dot staging.
 REGISTERS_PER_THREAD = 128
 REGISTER_BUDGET = NUM_WARPS * 32 * REGISTERS_PER_THREAD
 SHARED_MEMORY_BYTES = 227 * 1024  # per block on an H100
@@ -224,7 +240,7 @@ def plan_tiles(cfg: KernelConfig, dtype, *, backward: bool,
   grid is one program per tile).
 
   Raises:
-    Unsupported: naming the shape and the budget, when no tile fits.
+    Unsupported: naming the shape and the limits, when no tile fits.
   """
   del dtype  # computed in float32 whatever the input dtype
   g = cfg.geometry
@@ -238,14 +254,15 @@ def plan_tiles(cfg: KernelConfig, dtype, *, backward: bool,
   seg_rows = max(push.advance, seg_rows // push.advance * push.advance)
   seg_rows = min(seg_rows, planning.round_up(out_rows, push.advance))
   segment = banded.segment(push, seg_rows, out_rows)
-  best, smallest = None, None
+  best, narrowest = None, None
   for columns in _candidates(cfg, backward, tiling):
     live = _live_floats(columns, push, channels, backward)
-    smallest = live if smallest is None else min(smallest, live)
-    widths = [columns.mid.padded, columns.out.padded] + [
-        w.padded for w in _pull_widths(columns, backward)]
-    if (live > REGISTER_BUDGET or max(widths) > MAX_WIDTH or
-        _shared_bytes(columns, channels, backward) > SHARED_MEMORY_BYTES):
+    width = max([columns.mid.padded, columns.out.padded] + [
+        w.padded for w in _pull_widths(columns, backward)])
+    shared = _shared_bytes(columns, channels, backward)
+    narrowest = narrowest or (width, live, shared)
+    if (live > REGISTER_BUDGET or width > MAX_WIDTH or
+        shared > SHARED_MEMORY_BYTES):
       continue
     fma, dots = _step_work(cfg, columns, pulls, push, channels, backward)
     cost = (fma + DOT_WEIGHT * dots) / columns.tile
@@ -256,9 +273,11 @@ def plan_tiles(cfg: KernelConfig, dtype, *, backward: bool,
     raise Unsupported(
         f"filtered_lrelu GPU kernel ({pass_name}): input [N, {g.in_hw[0]}, "
         f"{g.in_hw[1]}, {g.channels}], up {g.up}, down {g.down}, filters "
-        f"{g.fu_shape}/{g.fd_shape}: the smallest tile keeps {smallest} "
-        f"float32 values live per program, over the register budget of "
-        f"{REGISTER_BUDGET}")
+        f"{g.fu_shape}/{g.fd_shape}: the narrowest column tile needs rows "
+        f"of {narrowest[0]} samples, {narrowest[1]} live float32 values and "
+        f"{narrowest[2]} bytes of shared memory per program; the limits are "
+        f"{MAX_WIDTH} samples, {REGISTER_BUDGET} values and "
+        f"{SHARED_MEMORY_BYTES} bytes")
   columns = best[1]
   return Tiles(channels, AxisTiles(seg_rows, segment.num_segments),
                AxisTiles(columns.tile, columns.num_tiles), columns, pulls,

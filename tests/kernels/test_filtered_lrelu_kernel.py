@@ -255,14 +255,14 @@ class BadInputTest(absltest.TestCase):
         ValueError, r"TPU kernel .*\[N, 40, 40, 4000\] float32.*"
         r"over the budget of 12582912 bytes"):
       fused.check_supported(cfg, x.dtype, "tpu")
-    # A 200-tap filter keeps ~100 rows per GPU program live: over the
-    # register budget.
+    # A 200-tap up filter reads x rows of ~100 samples for the narrowest
+    # GPU tile: wider than the kernel's rows.
     cfg = fused.make_config(x.shape, (200,), (12,), up=2, down=2,
                             padding=(199, 198, 199, 198), gain=1.0,
                             slope=0.2, clamp=None, flip_filter=False)
     with self.assertRaisesRegex(
-        ValueError, r"GPU kernel .*filters \(200,\)/\(12,\).*over the "
-        r"register budget of 16384"):
+        ValueError, r"GPU kernel .*filters \(200,\)/\(12,\).*rows of 128 "
+        r"samples.*the limits are 32 samples"):
       fused.check_supported(cfg, x.dtype, "gpu")
 
   def test_filter_gradients_are_refused(self):
