@@ -197,11 +197,25 @@ def _clipped(start: int, count: int, extent: int) -> int:
   return max(0, min(start + count, extent) - max(start, 0))
 
 
+def _matrix_floats(cfg: KernelConfig, columns: banded.ColumnPlan,
+                   backward: bool) -> int:
+  """Float32 entries of a call's banded matrices (pulled, then pushed)."""
+  _, _, pull_sep, push_sep = _relations(cfg, backward)
+  g, mid = cfg.geometry, _mid_width(columns)
+  rows = [g.fu_shape[0]] + ([g.fd_shape[0]] if backward else [])
+  floats = sum((1 if sep else k) * mid * win.padded
+               for sep, k, win in zip(pull_sep, rows,
+                                      _pull_widths(columns, backward)))
+  push_rows = (g.fu_shape if backward else g.fd_shape)[0]
+  return floats + (1 if push_sep else push_rows) * columns.out.padded * mid
+
+
 def hbm_bytes(cfg: KernelConfig, tiles: Tiles, batch: int, itemsize: int,
               *, backward: bool) -> int:
   """Bytes one call reads and writes in global memory: every program's
   input windows (halos included; neighbours' halos often hit in L2, so
-  this bounds the HBM traffic from above), the output once, the matrices."""
+  this bounds the HBM traffic from above), the output once, the matrices
+  once (L2 resident)."""
   g = cfg.geometry
   seg, cols = tiles.segment, tiles.columns
   out_hw = g.in_hw if backward else g.out_hw
@@ -218,7 +232,7 @@ def hbm_bytes(cfg: KernelConfig, tiles: Tiles, batch: int, itemsize: int,
                                          win.count, width)
   elements *= batch * g.channels
   elements += batch * g.channels * out_hw[0] * out_hw[1]
-  return elements * itemsize
+  return elements * itemsize + 4 * _matrix_floats(cfg, cols, backward)
 
 
 def _candidates(cfg: KernelConfig, backward: bool, tiling: Tiling):
