@@ -380,6 +380,7 @@ class _Rows:
   window: banded.Window
   program: _Program
   channels: int
+  interpret: object
 
   def _mask(self, row: jax.Array) -> jax.Array:
     rows, width, num_channels = self.ref.shape[1:]
@@ -393,8 +394,14 @@ class _Rows:
     return self.window.start + self.window.step * self.program.j
 
   def _at(self, row):
-    """The ref at row, the window's columns and the channel block,
-    indices clamped into the array (the mask drops what lies outside)."""
+    """The ref at row, the window's columns and the channel block (the
+    mask drops what lies outside the array). Compiled: contiguous slices,
+    which Triton loads as vectors. Interpreted: indices clamped into the
+    array, as the interpreter shifts slices that start out of bounds."""
+    if not self.interpret:
+      return self.ref.at[self.program.n, row,
+                         pl.ds(self.col0(), self.window.padded),
+                         pl.ds(self.program.c * self.channels, self.channels)]
     rows, width, num_channels = self.ref.shape[1:]
     cols = self.col0() + _iota(self.window.padded, 0)
     lanes = self.program.c * self.channels + _iota(self.channels, 1)
@@ -609,11 +616,11 @@ def _forward_kernel(x_ref, b_ref, fu_ref, fd_ref, up_ref, down_ref, y_ref, *,
                     cfg: KernelConfig, tiles: Tiles, interpret):
   program = _decode(tiles, x_ref.shape[3])
   cols, channels = tiles.columns, tiles.channels
-  x_rows = _Rows(x_ref, cols.x, program, channels)
+  x_rows = _Rows(x_ref, cols.x, program, channels, interpret)
   up = _Stage(tiles.pulls[0], fu_ref, up_ref, interpret)
   down = _Stage(tiles.push, fd_ref, down_ref, interpret)
   _stream(tiles, [(up, x_rows, _bias(b_ref, program, channels))],
-          (down, _Rows(y_ref, cols.out, program, channels)),
+          (down, _Rows(y_ref, cols.out, program, channels, interpret)),
           cfg.activation)
 
 
@@ -626,10 +633,12 @@ def _backward_kernel(x_ref, dy_ref, b_ref, fu_ref, fd_ref, up_ref, dyt_ref,
   down_adjoint = _Stage(tiles.pulls[1], fd_ref, dyt_ref, interpret)
   up_adjoint = _Stage(tiles.push, fu_ref, upt_ref, interpret)
   _stream(tiles,
-          [(up, _Rows(x_ref, cols.x, program, channels),
+          [(up, _Rows(x_ref, cols.x, program, channels, interpret),
             _bias(b_ref, program, channels)),
-           (down_adjoint, _Rows(dy_ref, cols.dy, program, channels), None)],
-          (up_adjoint, _Rows(dx_ref, cols.out, program, channels)),
+           (down_adjoint, _Rows(dy_ref, cols.dy, program, channels,
+                                interpret), None)],
+          (up_adjoint, _Rows(dx_ref, cols.out, program, channels,
+                             interpret)),
           lambda v, dmid: dmid * cfg.derivative(v))
 
 
