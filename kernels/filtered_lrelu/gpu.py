@@ -207,8 +207,7 @@ def _matrix_floats(cfg: KernelConfig, columns: banded.ColumnPlan,
                for sep, k, win in zip(pull_sep, rows,
                                       _pull_widths(columns, backward)))
   push_rows = (g.fu_shape if backward else g.fd_shape)[0]
-  floats += (1 if push_sep else push_rows) * columns.out.padded * mid
-  return 2 * floats  # the TF32 split
+  return floats + (1 if push_sep else push_rows) * columns.out.padded * mid
 
 
 def hbm_bytes(cfg: KernelConfig, tiles: Tiles, batch: int, itemsize: int,
@@ -331,25 +330,7 @@ def _matrices(cfg: KernelConfig, tiles: Tiles, fu, fd, backward: bool):
     push = _band(fu, _band_index(up, cols.mid, cols.out))
   else:
     push = _band(fd, _band_index(down, cols.mid, cols.out))
-  return ([_split_tf32(m) for m in pulls],
-          _split_tf32(jnp.swapaxes(push, -1, -2)))
-
-
-_TF32_MASK = np.uint32(0xFFFFE000)  # sign, exponent, 10 mantissa bits
-
-
-def _tf32_high(a: jax.Array) -> jax.Array:
-  """a truncated to TF32 (exactly representable: the tensor cores take it
-  whole); a - high is exact in float32."""
-  bits = jax.lax.bitcast_convert_type(a, jnp.uint32) & _TF32_MASK
-  return jax.lax.bitcast_convert_type(bits, jnp.float32)
-
-
-def _split_tf32(matrix: jax.Array) -> jax.Array:
-  """`[2, ...]`: the TF32 high part of a matrix and the rest, split once
-  outside the kernel (its registers then hold only the two parts)."""
-  high = _tf32_high(matrix)
-  return jnp.stack([high, matrix - high])
+  return pulls, jnp.swapaxes(push, -1, -2)
 
 
 # ---------------------------------------------------------------------------
@@ -382,24 +363,13 @@ def _iota(size: int, axis: int) -> jax.Array:
   return jax.lax.broadcasted_iota(jnp.int32, tuple(shape), axis)
 
 
-def _dot(a: tuple[jax.Array, jax.Array], b: jax.Array,
-         interpret) -> jax.Array:
-  """a @ b in float32 accuracy from a's TF32 split (high, low): compiled,
-  three TF32 tensor-core products (TF32x3: b split in the kernel, the
-  low x low term dropped; ~2^-21 relative, where one TF32 product gives
-  ~2^-11); interpreted, the CPU's dot at HIGHEST."""
-  high, low = a
-  if interpret:
-    return jnp.dot(high + low, b, precision=jax.lax.Precision.HIGHEST,
-                   preferred_element_type=jnp.float32)
-  b_high = _tf32_high(b)
-  tf32 = jax.lax.DotAlgorithmPreset.TF32_TF32_F32
-
-  def product(x, y):
-    return jnp.dot(x, y, precision=tf32, preferred_element_type=jnp.float32)
-
-  return (product(high, b - b_high) + product(low, b_high) +
-          product(high, b_high))
+def _dot(a: jax.Array, b: jax.Array, interpret) -> jax.Array:
+  """a @ b in float32 accuracy: TF32x3 on tensor cores compiled; the
+  interpreter's CPU dot at HIGHEST."""
+  precision = (jax.lax.Precision.HIGHEST if interpret else
+               jax.lax.DotAlgorithmPreset.TF32_TF32_F32_X3)
+  return jnp.dot(a, b, precision=precision,
+                 preferred_element_type=jnp.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -487,8 +457,7 @@ class _TapRun:
 class _Stage:
   """One relation's filter in a kernel: its row schedule, its rows along H
   (scalar taps `taps_ref [K]` if separable) and its banded matrices
-  (`[R, C]` if separable, `[Kh, R, C]` per filter row if not), each as
-  its TF32 split (`[2, ...]`: high, low).
+  (`[R, C]` if separable, `[Kh, R, C]` per filter row if not).
 
   `zero` offsets the separable matrix's reads: inside the loop over mid
   rows it is zero but depends on the mid row, so that the compiler keeps
@@ -508,23 +477,19 @@ class _Stage:
   def at(self, j: jax.Array) -> "_Stage":
     return dataclasses.replace(self, zero=(j >= _NEVER).astype(jnp.int32))
 
-  def matrix(self, t: jax.Array | None = None):
-    """The TF32 split (high, low) of the separable filter's matrix, or of
-    tap row t's (2-D), each `[R, C]`."""
-    if t is not None:
-      return self.mat_ref[0, t], self.mat_ref[1, t]
-    rows, cols = self.mat_ref.shape[1:]
-    return tuple(self.mat_ref[part, pl.ds(self.zero, rows), pl.ds(0, cols)]
-                 for part in (0, 1))
+  def matrix(self) -> jax.Array:
+    """The separable filter's matrix `[R, C]`."""
+    rows, cols = self.mat_ref.shape
+    return self.mat_ref[pl.ds(self.zero, rows), pl.ds(0, cols)]
 
   def term(self, t: jax.Array, rows: jax.Array) -> jax.Array:
     """Tap row t's term of rows `[C_in, C]`: the scalar tap times the rows
     (separable, `[C_in, C]`), or its matrix times them (2-D, `[R, C]`)."""
     if self.separable:
       return self.taps_ref[t] * rows
-    return self.dot(self.matrix(t), rows)
+    return self.dot(self.mat_ref[t], rows)
 
-  def dot(self, matrix, rows: jax.Array) -> jax.Array:
+  def dot(self, matrix: jax.Array, rows: jax.Array) -> jax.Array:
     return _dot(matrix, rows, self.interpret)
 
   def tap_run(self, j: jax.Array) -> _TapRun:

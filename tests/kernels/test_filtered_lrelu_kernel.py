@@ -19,7 +19,6 @@ from jax.experimental.pallas import tpu as pltpu
 
 from kernels import filtered_lrelu as fused
 from kernels.filtered_lrelu import banded
-from kernels.filtered_lrelu import gpu
 from kernels.filtered_lrelu import plan as planning
 from sg3jax import ops
 
@@ -218,18 +217,6 @@ class BandedPlanTest(parameterized.TestCase):
     self.assertEqual((index >= 0).sum(), meetings)
     # Zero insertion: each mid sample meets every other tap.
     self.assertTrue(np.all((index >= 0).sum(axis=1) <= 6))
-
-
-class TF32SplitTest(absltest.TestCase):
-
-  def test_split_is_exact_and_high_is_tf32(self):
-    m = jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 8)),
-                    jnp.float32)
-    high, low = gpu._split_tf32(m)
-    np.testing.assert_array_equal(high + low, m)
-    bits = np.asarray(high).view(np.uint32)
-    self.assertTrue(np.all(bits & 0x1FFF == 0))  # 10 mantissa bits left
-    self.assertLessEqual(float(jnp.max(jnp.abs(low) / jnp.abs(m))), 2**-10)
 
 
 class BadInputTest(absltest.TestCase):
