@@ -68,15 +68,20 @@ from kernels.filtered_lrelu.common import Tiling
 from kernels.filtered_lrelu.common import Unsupported
 
 CHANNEL_BLOCK = 16  # channels per program: the N of every dot (>= 16)
-# Two warps: ptxas fits every real layer in 128 registers per thread without
-# spills; with 4 or 8 warps (tensors replicated across warps) it reaches
-# 128-180 and spills a few bytes at some layers.
-NUM_WARPS = 2
+# Warps and dot precision of the forward and backward kernels (by
+# `backward`), chosen from ptxas's register counts at every real layer:
+# ptxas caps a kernel that needs slightly more than 128 registers at 128
+# and spills a few bytes. The forward's column dots run as float32 FMAs
+# ("ieee": ~95 registers); TF32x3 on tensor cores needs ~125-140 there.
+# The backward, with TF32x3 and four warps, needs more than ~145 (no cap).
+NUM_WARPS = {False: 2, True: 4}
+DOT_PRECISION = {False: jax.lax.DotAlgorithmPreset.F32_F32_F32,
+                 True: jax.lax.DotAlgorithmPreset.TF32_TF32_F32_X3}
 # Float32 values a program may keep live (accumulator slots, the rows of
 # one mid row): 64 threads x REGISTERS_PER_THREAD, half the 255 registers
 # a thread can address, the rest for addresses, masks and dot staging.
 REGISTERS_PER_THREAD = 128
-REGISTER_BUDGET = NUM_WARPS * 32 * REGISTERS_PER_THREAD
+REGISTER_BUDGET = 2 * 32 * REGISTERS_PER_THREAD  # at the fewest warps
 SHARED_MEMORY_BYTES = 227 * 1024  # per block on an H100
 MAX_WIDTH = 32  # widest padded row (the dots' M and K)
 SEGMENT_ROWS = 64  # output rows a program streams (default)
@@ -363,11 +368,16 @@ def _iota(size: int, axis: int) -> jax.Array:
   return jax.lax.broadcasted_iota(jnp.int32, tuple(shape), axis)
 
 
-def _dot(a: jax.Array, b: jax.Array, interpret) -> jax.Array:
-  """a @ b in float32 accuracy: TF32x3 on tensor cores compiled; the
-  interpreter's CPU dot at HIGHEST."""
-  precision = (jax.lax.Precision.HIGHEST if interpret else
-               jax.lax.DotAlgorithmPreset.TF32_TF32_F32_X3)
+def _precision(backward: bool, interpret):
+  """The kernel's dot precision (`DOT_PRECISION`); the interpreter's CPU
+  dot at HIGHEST."""
+  return jax.lax.Precision.HIGHEST if interpret else DOT_PRECISION[backward]
+
+
+def _dot(a: jax.Array, b: jax.Array, precision) -> jax.Array:
+  """a @ b in float32 accuracy (float32 FMAs, or TF32x3: three TF32
+  tensor-core products of split operands, ~2^-21 relative, where one TF32
+  product gives ~2^-11)."""
   return jnp.dot(a, b, precision=precision,
                  preferred_element_type=jnp.float32)
 
@@ -467,7 +477,7 @@ class _Stage:
   schedule: banded.RowSchedule
   taps_ref: object
   mat_ref: object
-  interpret: object
+  precision: object
   zero: object = 0
 
   @property
@@ -490,7 +500,7 @@ class _Stage:
     return self.dot(self.mat_ref[t], rows)
 
   def dot(self, matrix: jax.Array, rows: jax.Array) -> jax.Array:
-    return _dot(matrix, rows, self.interpret)
+    return _dot(matrix, rows, self.precision)
 
   def tap_run(self, j: jax.Array) -> _TapRun:
     """The taps of mid row j of a step (j traced): along a run, the tap
@@ -617,8 +627,9 @@ def _forward_kernel(x_ref, b_ref, fu_ref, fd_ref, up_ref, down_ref, y_ref, *,
   program = _decode(tiles, x_ref.shape[3])
   cols, channels = tiles.columns, tiles.channels
   x_rows = _Rows(x_ref, cols.x, program, channels, interpret)
-  up = _Stage(tiles.pulls[0], fu_ref, up_ref, interpret)
-  down = _Stage(tiles.push, fd_ref, down_ref, interpret)
+  precision = _precision(False, interpret)
+  up = _Stage(tiles.pulls[0], fu_ref, up_ref, precision)
+  down = _Stage(tiles.push, fd_ref, down_ref, precision)
   _stream(tiles, [(up, x_rows, _bias(b_ref, program, channels))],
           (down, _Rows(y_ref, cols.out, program, channels, interpret)),
           cfg.activation)
@@ -629,9 +640,10 @@ def _backward_kernel(x_ref, dy_ref, b_ref, fu_ref, fd_ref, up_ref, dyt_ref,
                      interpret):
   program = _decode(tiles, x_ref.shape[3])
   cols, channels = tiles.columns, tiles.channels
-  up = _Stage(tiles.pulls[0], fu_ref, up_ref, interpret)
-  down_adjoint = _Stage(tiles.pulls[1], fd_ref, dyt_ref, interpret)
-  up_adjoint = _Stage(tiles.push, fu_ref, upt_ref, interpret)
+  precision = _precision(True, interpret)
+  up = _Stage(tiles.pulls[0], fu_ref, up_ref, precision)
+  down_adjoint = _Stage(tiles.pulls[1], fd_ref, dyt_ref, precision)
+  up_adjoint = _Stage(tiles.push, fu_ref, upt_ref, precision)
   _stream(tiles,
           [(up, _Rows(x_ref, cols.x, program, channels, interpret),
             _bias(b_ref, program, channels)),
@@ -654,13 +666,13 @@ def cost_estimate(cfg: KernelConfig, tiles: Tiles, batch: int,
 
 
 def _call(kernel, cfg: KernelConfig, tiles: Tiles, out_shape, batch: int,
-          cost, interpret, name: str):
+          cost, interpret, name: str, backward: bool):
   grid = (_num_programs(cfg, tiles, batch),)
   return pl.pallas_call(
       functools.partial(kernel, cfg=cfg, tiles=tiles, interpret=interpret),
       out_shape=out_shape, grid=grid,
-      compiler_params=pltriton.CompilerParams(num_warps=NUM_WARPS,
-                                              num_stages=1),
+      compiler_params=pltriton.CompilerParams(
+          num_warps=NUM_WARPS[backward], num_stages=1),
       cost_estimate=cost, interpret=interpret, name=name)
 
 
@@ -676,7 +688,8 @@ def forward(cfg: KernelConfig, x: jax.Array, fu: jax.Array, fd: jax.Array,
   (up,), down = _matrices(cfg, tiles, fu, fd, backward=False)
   cost = cost_estimate(cfg, tiles, n, x.dtype.itemsize, backward=False)
   return _call(_forward_kernel, cfg, tiles, out, n, cost, interpret,
-               "filtered_lrelu_fwd_gpu")(x, b, fu, fd, up, down)
+               "filtered_lrelu_fwd_gpu", backward=False)(x, b, fu, fd, up,
+                                                         down)
 
 
 def backward(cfg: KernelConfig, x: jax.Array, dy: jax.Array, fu: jax.Array,
@@ -690,5 +703,5 @@ def backward(cfg: KernelConfig, x: jax.Array, dy: jax.Array, fu: jax.Array,
   cost = cost_estimate(cfg, tiles, n, x.dtype.itemsize, backward=True)
   return _call(_backward_kernel, cfg, tiles,
                jax.ShapeDtypeStruct(x.shape, x.dtype), n, cost, interpret,
-               "filtered_lrelu_bwd_gpu")(x, dy, b, fu, fd, up, down_adjoint,
-                                         up_adjoint)
+               "filtered_lrelu_bwd_gpu", backward=True)(
+                   x, dy, b, fu, fd, up, down_adjoint, up_adjoint)
