@@ -11,11 +11,13 @@ elementwise on values. The kernel uses two things it can do instead:
 * Columns: a stage along W on one row `[W_in, C]` is a banded matrix
   product `A @ row`, where `A [W_out, W_in]` holds the taps
   (`banded.tap_indices`: zero insertion and decimation are folded into
-  which tap sits where), built by XLA from the taps outside the kernel.
-  It runs on tensor cores (`tl.dot`) in TF32x3 (three TF32 products of
-  split operands: float32 accuracy, ~2^-22 relative; one TF32 pass,
-  ~2^-11, is not); the zeros of the band cost tensor-core cycles, not
-  memory traffic, and no access is strided or unaligned.
+  which tap sits where), built by XLA from the taps outside the kernel,
+  as a `tl.dot` in float32 accuracy: the backward's on tensor cores in
+  TF32x3 (three TF32 products of split operands, ~2^-21 relative to
+  sum |a||b|, emulated: 4.6e-7; one TF32 pass, ~5e-4, is not enough), the
+  forward's as float32 FMAs (exact float32; it keeps the forward at ~95
+  registers, see `DOT_PRECISION`). The zeros of the band cost multiply
+  cycles, not memory traffic, and no access is strided or unaligned.
 * Rows: whole rows are separate values, so a stage along H is a sum of
   rows times scalar taps. A program streams down a strip of columns, mid
   (upsampled) row by mid row, `period = lcm(up, down)` mid rows a step;
@@ -31,7 +33,7 @@ elementwise on values. The kernel uses two things it can do instead:
     terms into stacked accumulators `[slots, W_out, C]` (output row r in
     slot r mod slots, updated by masks: no value is sliced); a row is
     stored once complete, its slot zeroed.
-  Only one mid row is live at a time (~112-128 registers per thread).
+  Only one mid row is live at a time (95-190 registers per thread).
 
 A 2-D (non-separable) filter `f [Kh, Kw]` (StyleGAN3-R's radial down
 filter) is exact, with no low-rank approximation: one banded matrix per
@@ -85,8 +87,9 @@ REGISTER_BUDGET = 2 * 32 * REGISTERS_PER_THREAD  # at the fewest warps
 SHARED_MEMORY_BYTES = 227 * 1024  # per block on an H100
 MAX_WIDTH = 32  # widest padded row (the dots' M and K)
 SEGMENT_ROWS = 64  # output rows a program streams (default)
-# Cost of a tensor-core multiply-add (TF32x3: three passes at ~7x the
-# float32 FMA rate, plus the operand split) relative to an FMA.
+# Cost of a dot multiply-add relative to an elementwise FMA, for choosing
+# tiles (TF32x3: three passes at ~7x the float32 FMA rate, plus the
+# operand split).
 DOT_WEIGHT = 0.5
 
 
@@ -189,9 +192,9 @@ def _num_programs(cfg: KernelConfig, tiles: Tiles, batch: int) -> int:
 
 def work(cfg: KernelConfig, tiles: Tiles, batch: int, *,
          backward: bool) -> tuple[int, int]:
-  """(FMAs, tensor-core multiply-adds) of one kernel call as it runs
-  (padding and warm-up steps included; a TF32x3 multiply-add is three
-  tensor-core passes)."""
+  """(elementwise FMAs, dot multiply-adds) of one kernel call as it runs
+  (padding and warm-up steps included). The dots run as float32 FMAs in
+  the forward and as three TF32 tensor-core passes in the backward."""
   fma, dots = _step_work(cfg, tiles.columns, tiles.pulls, tiles.push,
                          tiles.channels, backward)
   steps = tiles.segment.num_steps * _num_programs(cfg, tiles, batch)
