@@ -12,12 +12,12 @@ elementwise on values. The kernel uses two things it can do instead:
   product `A @ row`, where `A [W_out, W_in]` holds the taps
   (`banded.tap_indices`: zero insertion and decimation are folded into
   which tap sits where), built by XLA from the taps outside the kernel,
-  as a `tl.dot` in float32 accuracy: the backward's on tensor cores in
-  TF32x3 (three TF32 products of split operands, ~2^-21 relative to
-  sum |a||b|, emulated: 4.6e-7; one TF32 pass, ~5e-4, is not enough), the
-  forward's as float32 FMAs (exact float32; it keeps the forward at ~95
-  registers, see `DOT_PRECISION`). The zeros of the band cost multiply
-  cycles, not memory traffic, and no access is strided or unaligned.
+  as a `tl.dot` in float32 ("ieee": float32 FMAs, exact float32). One
+  TF32 tensor-core pass (~5e-4 of sum |a||b|) is not accurate enough;
+  TF32x3 (three passes of split operands, 4.6e-7 emulated) is, but needed
+  more registers than ptxas gives without spilling (`DOT_PRECISION`). The
+  zeros of the band cost multiply cycles, not memory traffic, and no
+  access is strided or unaligned.
 * Rows: whole rows are separate values, so a stage along H is a sum of
   rows times scalar taps. A program streams down a strip of columns, mid
   (upsampled) row by mid row, `period = lcm(up, down)` mid rows a step;
@@ -70,15 +70,14 @@ from kernels.filtered_lrelu.common import Tiling
 from kernels.filtered_lrelu.common import Unsupported
 
 CHANNEL_BLOCK = 16  # channels per program: the N of every dot (>= 16)
-# Warps and dot precision of the forward and backward kernels (by
-# `backward`), chosen from ptxas's register counts at every real layer:
+# Warps of the forward and backward kernels (by `backward`) and the dots'
+# precision, chosen from ptxas's register counts at every real layer:
 # ptxas caps a kernel that needs slightly more than 128 registers at 128
-# and spills a few bytes. The forward's column dots run as float32 FMAs
-# ("ieee": ~95 registers); TF32x3 on tensor cores needs ~125-140 there.
-# The backward, with TF32x3 and four warps, needs more than ~145 (no cap).
+# and spills a few bytes. With float32 FMA dots ("ieee") the forward needs
+# ~95 registers on two warps, the backward ~95-115 on four; TF32x3 on
+# tensor cores needed ~125-190 and spilled at some layers of each.
 NUM_WARPS = {False: 2, True: 4}
-DOT_PRECISION = {False: jax.lax.DotAlgorithmPreset.F32_F32_F32,
-                 True: jax.lax.DotAlgorithmPreset.TF32_TF32_F32_X3}
+DOT_PRECISION = jax.lax.DotAlgorithmPreset.F32_F32_F32
 # Float32 values a program may keep live (accumulator slots, the rows of
 # one mid row): 64 threads x REGISTERS_PER_THREAD, half the 255 registers
 # a thread can address, the rest for addresses, masks and dot staging.
@@ -88,9 +87,8 @@ SHARED_MEMORY_BYTES = 227 * 1024  # per block on an H100
 MAX_WIDTH = 32  # widest padded row (the dots' M and K)
 SEGMENT_ROWS = 64  # output rows a program streams (default)
 # Cost of a dot multiply-add relative to an elementwise FMA, for choosing
-# tiles (TF32x3: three passes at ~7x the float32 FMA rate, plus the
-# operand split).
-DOT_WEIGHT = 0.5
+# tiles (float32 FMA dots; their operands come from registers).
+DOT_WEIGHT = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,8 +191,7 @@ def _num_programs(cfg: KernelConfig, tiles: Tiles, batch: int) -> int:
 def work(cfg: KernelConfig, tiles: Tiles, batch: int, *,
          backward: bool) -> tuple[int, int]:
   """(elementwise FMAs, dot multiply-adds) of one kernel call as it runs
-  (padding and warm-up steps included). The dots run as float32 FMAs in
-  the forward and as three TF32 tensor-core passes in the backward."""
+  (padding and warm-up steps included; the dots run as float32 FMAs)."""
   fma, dots = _step_work(cfg, tiles.columns, tiles.pulls, tiles.push,
                          tiles.channels, backward)
   steps = tiles.segment.num_steps * _num_programs(cfg, tiles, batch)
@@ -371,16 +368,14 @@ def _iota(size: int, axis: int) -> jax.Array:
   return jax.lax.broadcasted_iota(jnp.int32, tuple(shape), axis)
 
 
-def _precision(backward: bool, interpret):
+def _precision(interpret):
   """The kernel's dot precision (`DOT_PRECISION`); the interpreter's CPU
   dot at HIGHEST."""
-  return jax.lax.Precision.HIGHEST if interpret else DOT_PRECISION[backward]
+  return jax.lax.Precision.HIGHEST if interpret else DOT_PRECISION
 
 
 def _dot(a: jax.Array, b: jax.Array, precision) -> jax.Array:
-  """a @ b in float32 accuracy (float32 FMAs, or TF32x3: three TF32
-  tensor-core products of split operands, ~2^-21 relative, where one TF32
-  product gives ~2^-11)."""
+  """a @ b in float32 accuracy."""
   return jnp.dot(a, b, precision=precision,
                  preferred_element_type=jnp.float32)
 
@@ -475,7 +470,7 @@ class _Stage:
   `zero` offsets the separable matrix's reads: inside the loop over mid
   rows it is zero but depends on the mid row, so that the compiler keeps
   the load in the loop (an L1 hit) rather than hoisting the matrix (and
-  its TF32 split) into registers for the whole program.
+  its dot layout) into registers for the whole program.
   """
   schedule: banded.RowSchedule
   taps_ref: object
@@ -630,7 +625,7 @@ def _forward_kernel(x_ref, b_ref, fu_ref, fd_ref, up_ref, down_ref, y_ref, *,
   program = _decode(tiles, x_ref.shape[3])
   cols, channels = tiles.columns, tiles.channels
   x_rows = _Rows(x_ref, cols.x, program, channels, interpret)
-  precision = _precision(False, interpret)
+  precision = _precision(interpret)
   up = _Stage(tiles.pulls[0], fu_ref, up_ref, precision)
   down = _Stage(tiles.push, fd_ref, down_ref, precision)
   _stream(tiles, [(up, x_rows, _bias(b_ref, program, channels))],
@@ -643,7 +638,7 @@ def _backward_kernel(x_ref, dy_ref, b_ref, fu_ref, fd_ref, up_ref, dyt_ref,
                      interpret):
   program = _decode(tiles, x_ref.shape[3])
   cols, channels = tiles.columns, tiles.channels
-  precision = _precision(True, interpret)
+  precision = _precision(interpret)
   up = _Stage(tiles.pulls[0], fu_ref, up_ref, precision)
   down_adjoint = _Stage(tiles.pulls[1], fd_ref, dyt_ref, precision)
   up_adjoint = _Stage(tiles.push, fu_ref, upt_ref, precision)
