@@ -47,6 +47,7 @@ import numpy as np
 
 from kernels import filtered_lrelu as fused
 from kernels.filtered_lrelu import common as kernel_common
+from kernels.filtered_lrelu import gpu as gpu_kernel
 from sg3jax import aot
 from sg3jax import compile_matrix
 from sg3jax import convert
@@ -216,22 +217,34 @@ def check_training() -> list[dict]:
   return rows
 
 
+def _kernel_estimate(cfg, dtype, batch: int, backend: str,
+                     backward: bool):
+  """The `pl.CostEstimate` that the kernel passes to pallas_call: the GPU
+  kernel counts its banded dots (padding and zeros included) and every
+  program's halo; the TPU kernel the polyphase work and x, y (dy) once."""
+  itemsize = jnp.dtype(dtype).itemsize
+  if backend == "gpu":
+    tiles = gpu_kernel.plan_tiles(cfg, jnp.dtype(dtype), backward=backward)
+    return gpu_kernel.cost_estimate(cfg, tiles, batch, itemsize,
+                                    backward=backward)
+  return kernel_common.cost_estimate(cfg, batch, itemsize, backward=backward)
+
+
 def _kernel_cost(case: dict, backend: str) -> dict:
-  """HBM bytes and FLOPs of the forward and backward kernels of a case."""
-  del backend  # both kernels pass common.cost_estimate to pallas_call
+  """HBM bytes and FLOPs of the forward and backward kernels of a case,
+  and the XLA path's bytes model."""
   cfg = fused.make_config(
       case["x_shape"], np.shape(case["fu"]), np.shape(case["fd"]),
       up=case["up"], down=case["down"], padding=case["padding"],
       gain=case["gain"], slope=case["slope"], clamp=case["clamp"],
       flip_filter=False)
-  itemsize = jnp.dtype(case["dtype"]).itemsize
+  batch = case["x_shape"][0]
   costs = {}
   for mode, backward in (("forward", False), ("backward", True)):
-    estimate = kernel_common.cost_estimate(cfg, case["x_shape"][0],
-                                           itemsize, backward=backward)
+    estimate = _kernel_estimate(cfg, case["dtype"], batch, backend, backward)
     costs[mode] = dict(bytes=estimate.bytes_accessed, flops=estimate.flops)
   return dict(costs, xla_bytes=cfg.geometry.bytes_moved(
-      case["x_shape"][0], itemsize))
+      batch, jnp.dtype(case["dtype"]).itemsize))
 
 
 def check_aot(target_name: str) -> list[dict]:

@@ -1,28 +1,57 @@
 """The fused filtered_lrelu as Triton kernels for NVIDIA GPUs.
 
-Why Triton and not Mosaic GPU (the default Pallas GPU backend): the
-polyphase FIR reads its inputs at arbitrary offsets and strides and writes
-phases interleaved. Triton expresses that as pointer arithmetic on any
-power-of-two block, with masks at the image borders. Mosaic GPU keeps
-arrays in warpgroup register layouts, loads whole shared-memory refs and
-copies with TMA, whose alignment rules (16-byte rows, 128-thread multiples)
-the 12-tap windows of odd-sized StyleGAN3 layers do not meet.
+Formulation: every intermediate lives in registers (and the shared memory
+Triton stages dot operands in); global memory holds only the inputs, the
+output and the small banded matrices below (L1/L2 resident).
 
-Memory model: Triton has no explicit shared memory, so each program gets a
-slot of scratch buffers in global memory (small enough to stay in L2) and
-synchronizes its threads with a barrier after each pass. Programs are
-persistent: a grid of `num_slots` programs loops over the work items
-(image, channel block, row tile, column tile), so the scratch stays
-bounded whatever the layer size. Per item:
+Triton cannot slice, stride or shift a register value, so neither the
+polyphase taps of a row nor the interleaving of phases can be written
+elementwise on values. The kernel uses two things it can do instead:
 
-  forward:  x window (+ bias, zero padding) -> up W -> up H -> activation
-            -> down W -> down H -> y tile (masked store)
-  backward: x window -> up W -> up H = v; dy window -> down-adjoint W -> H
-            -> * act'(v) -> up-adjoint W -> H -> dx tile
+* Columns: a stage along W on one row `[W_in, C]` is a banded matrix
+  product `A @ row`, where `A [W_out, W_in]` holds the taps
+  (`banded.tap_indices`: zero insertion and decimation are folded into
+  which tap sits where), built by XLA from the taps outside the kernel,
+  as a `tl.dot` in float32 ("ieee": float32 FMAs, exact float32). One
+  TF32 tensor-core pass (~5e-4 of sum |a||b|) is not accurate enough;
+  TF32x3 (three passes of split operands, 4.6e-7 emulated) is, but needed
+  more registers than ptxas gives without spilling (`DOT_PRECISION`). The
+  zeros of the band cost multiply cycles, not memory traffic, and no
+  access is strided or unaligned.
+* Rows: whole rows are separate values, so a stage along H is a sum of
+  rows times scalar taps. A program streams down a strip of columns, mid
+  (upsampled) row by mid row, `period = lcm(up, down)` mid rows a step;
+  at every step the outer rows (x, dy, y, dx) a mid row meets sit at the
+  same offsets from a base that advances by a fixed amount
+  (`banded.RowSchedule`), so the loops have static bodies.
+  - Pulled signals (x, and dy in the backward): the rows a mid row reads
+    are loaded per tap (L1/L2 hits: the rows of the last steps) and
+    combined with the scalar taps, then one column dot (for a separable
+    filter the H and W stages commute). Keeping them in a ring of rows in
+    registers instead spilled at the backward layers.
+  - Pushed signals (y, or dx in the backward): each mid row adds its
+    terms into stacked accumulators `[slots, W_out, C]` (output row r in
+    slot r mod slots, updated by masks: no value is sliced); a row is
+    stored once complete, its slot zeroed.
+  Only one mid row is live at a time (95-190 registers per thread).
 
-Every access has power-of-two extents (Triton's rule): phases and chunks
-are rounded up into padded buffers, and the extra samples land in padding
-that no valid output reads (`stages.stage_extents` sizes the buffers).
+A 2-D (non-separable) filter `f [Kh, Kw]` (StyleGAN3-R's radial down
+filter) is exact, with no low-rank approximation: one banded matrix per
+filter row, `row_out = sum_t A_t @ row_in(t)`, a dot per (mid row, tap
+row) pair instead of scalar taps and one dot. (A truncated SVD would need
+its rank fixed statically, while the filter is a runtime input; the radial
+filters need 4-5 terms for float32 accuracy anyway, against Kh / down = 6
+dots per mid row exactly.)
+
+Forward, per mid row m:  mid = A_up @ sum_t fu[t] (x + b)[row(m, t)]
+                         y[row(m, t')] += fd[t'] * (A_down @ act(mid))
+Backward, per mid row m: v as mid above; dmid = A_dT @ sum_t fd[t] dy[...]
+                         dx[row(m, t)] += fu[t] * (A_uT @ (dmid * act'(v)))
+
+Each program is one (image, 16 channels, column tile, row segment); the
+first `RowSchedule.warmup` steps of a segment only start its accumulators
+(their rows belong to the segment above). `work` and `hbm_bytes` give the
+FLOPs and global-memory bytes of a call.
 """
 
 import dataclasses
@@ -30,188 +59,283 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pltriton
 
+from kernels.filtered_lrelu import banded
 from kernels.filtered_lrelu import plan as planning
-from kernels.filtered_lrelu import stages
 from kernels.filtered_lrelu.common import KernelConfig
 from kernels.filtered_lrelu.common import Tiling
-from kernels.filtered_lrelu.common import block_start
 from kernels.filtered_lrelu.common import Unsupported
-from kernels.filtered_lrelu.common import cost_estimate
 
-CHANNEL_BLOCK = 16  # channels per work item (a power of two)
-MAX_SLOTS = 512  # persistent programs (about 4 per SM of an H100)
-SLOT_BUDGET_BYTES = 1 << 20  # scratch of one program
-_REGISTER_ELEMENTS = 4096  # elements of one chunk value (32 per thread)
-_MAX_COLS = 256  # widest power-of-two row of a chunk
-_NUM_WARPS = 4
+CHANNEL_BLOCK = 16  # channels per program: the N of every dot (>= 16)
+# Warps of the forward and backward kernels (by `backward`) and the dots'
+# precision, chosen from ptxas's register counts at every real layer:
+# ptxas caps a kernel that needs slightly more than 128 registers at 128
+# and spills a few bytes. With float32 FMA dots ("ieee") the forward needs
+# ~95 registers on two warps, the backward ~95-115 on four; TF32x3 on
+# tensor cores needed ~125-190 and spilled at some layers of each.
+NUM_WARPS = {False: 2, True: 4}
+DOT_PRECISION = jax.lax.DotAlgorithmPreset.F32_F32_F32
+# Float32 values a program may keep live (accumulator slots, the rows of
+# one mid row): 64 threads x REGISTERS_PER_THREAD, half the 255 registers
+# a thread can address, the rest for addresses, masks and dot staging.
+REGISTERS_PER_THREAD = 128
+REGISTER_BUDGET = 2 * 32 * REGISTERS_PER_THREAD  # at the fewest warps
+SHARED_MEMORY_BYTES = 227 * 1024  # per block on an H100
+MAX_WIDTH = 32  # widest padded row (the dots' M and K)
+SEGMENT_ROWS = 64  # output rows a program streams (default)
+# Cost of a dot multiply-add relative to an elementwise FMA, for choosing
+# tiles (float32 FMA dots; their operands come from registers).
+DOT_WEIGHT = 1.0
 
 
-def _chunk_rows(cols: int, channels: int) -> int:
-  rows = max(1, _REGISTER_ELEMENTS // (cols * channels))
-  return min(8, 1 << (rows.bit_length() - 1))
-
-
-def _memory(interpret) -> stages.Memory:
-  """Barriers between passes when compiled (none in the interpreter)."""
-  sync = None if interpret else pltriton.debug_barrier
-  return stages.Memory(chunk_rows=_chunk_rows, pow2=True, sync=sync)
-
-
-_PLANNING = _memory(interpret=True)  # sizes only; no barrier is traced
+@dataclasses.dataclass(frozen=True)
+class AxisTiles:
+  """Tiles of `tile` outputs along one axis, `num_tiles` of them."""
+  tile: int
+  num_tiles: int
 
 
 @dataclasses.dataclass(frozen=True)
 class Tiles:
-  """A tiling of one kernel: channels per item, the row and column plans,
-  scratch buffers ((rows, cols) allocated and (rows, cols) holding data,
-  in kernel argument order) and the number of persistent programs."""
+  """A tiling of one kernel: channels per program, row segments and
+  column tiles (with their windows), the row schedules of the relations
+  (pulled ones in kernel order, then the pushed one) and the segment."""
   channels: int
-  rows: planning.AxisPlan
-  cols: planning.AxisPlan
-  buffers: tuple[tuple[int, int], ...]
-  extents: tuple[tuple[int, int], ...]
-  num_slots: int
+  rows: AxisTiles
+  cols: AxisTiles
+  columns: banded.ColumnPlan
+  pulls: tuple[banded.RowSchedule, ...]
+  push: banded.RowSchedule
+  segment: banded.Segment
+
+  @property
+  def num_programs_per_image(self) -> int:
+    return self.rows.num_tiles * self.cols.num_tiles
 
 
-# The scratch buffers of each kernel, in kernel argument order.
-_FORWARD_BUFFERS = ("x_win", "up_cols", "mid", "down_cols", "out")
-_BACKWARD_BUFFERS = ("x_win", "up_cols", "v", "dy_win", "adjoint_cols",
-                     "dmid", "dx_cols", "out")
+def _relations(cfg: KernelConfig, backward: bool):
+  """(pulled row relations, pushed row relation, separable flags of the
+  pulled filters, of the pushed one)."""
+  g = cfg.geometry
+  up, down = banded.up_relation(g, 0), banded.down_relation(g, 0)
+  up_sep, down_sep = len(g.fu_shape) == 1, len(g.fd_shape) == 1
+  if backward:
+    return (up, down), up, (up_sep, down_sep), up_sep
+  return (up,), down, (up_sep,), down_sep
 
 
-def _passes(cfg: KernelConfig, rows, cols, backward: bool):
-  """(buffer extents by name, [(src, dst, row stage, col stage)],
-  elementwise buffers, buffers in kernel order, the placed windows)."""
-  fu_sep = len(cfg.geometry.fu_shape) == 1
-  fd_sep = len(cfg.geometry.fd_shape) == 1
-  up_mid = "v" if backward else "mid"  # the upsampled x
-  extents = stages.buffer_extents(cfg, rows, cols, backward)
-  extents["out"] = (rows.tile, cols.tile)
-  passes = []
+def _mid_width(columns: banded.ColumnPlan) -> int:
+  return columns.mid.padded
 
-  def add_filter(src, dst, scratch, separable, row_stage, col_stage):
-    if separable:
-      passes.append((src, scratch, None, col_stage))
-      passes.append((scratch, dst, row_stage, None))
+
+def _pull_widths(columns: banded.ColumnPlan, backward: bool):
+  return (columns.x, columns.dy) if backward else (columns.x,)
+
+
+def _live_floats(columns, push, channels, backward) -> int:
+  """Float32 values a program keeps live: the stacked output accumulators
+  and the working rows of one mid row (pulled rows, mid rows)."""
+  rows = 3 * _mid_width(columns) + sum(
+      w.padded for w in _pull_widths(columns, backward))
+  return (banded.next_pow2(push.span) * columns.out.padded + rows) * channels
+
+
+def _dot_shapes(columns, channels, backward):
+  """(M, K, N) of the kernel's dots."""
+  mid, out = _mid_width(columns), columns.out.padded
+  shapes = [(out, mid, channels)]
+  for win in _pull_widths(columns, backward):
+    shapes.append((mid, win.padded, channels))
+  return shapes
+
+
+def _shared_bytes(columns, channels, backward) -> int:
+  """Shared memory of the largest dot's operands (staged, double)."""
+  return max(2 * 4 * (m * k + k * n)
+             for m, k, n in _dot_shapes(columns, channels, backward))
+
+
+def _step_work(cfg, columns, pulls, push, channels, backward):
+  """(FMAs, dot multiply-adds) of one step of a program (padded sizes)."""
+  _, _, pull_sep, push_sep = _relations(cfg, backward)
+  mid, out = _mid_width(columns), columns.out.padded
+  period = len(push.pairs)
+  slots = banded.next_pow2(push.span)
+  fma = dots = 0
+  for sched, sep, win in zip(pulls, pull_sep,
+                             _pull_widths(columns, backward)):
+    terms = sum(len(p) for p in sched.pairs)
+    if sep:
+      dots += period * mid * win.padded * channels
+      fma += terms * win.padded * channels
     else:
-      passes.append((src, dst, row_stage, col_stage))
-
-  up_r, up_c = rows.stages[0], cols.stages[0]
-  add_filter("x_win", up_mid, "up_cols", fu_sep, up_r, up_c)
-  if not backward:
-    add_filter("mid", "out", "down_cols", fd_sep, rows.stages[1],
-               cols.stages[1])
-    return extents, passes, ["mid"], _FORWARD_BUFFERS, ["x_win"]
-  add_filter("dy_win", "dmid", "adjoint_cols", fd_sep, rows.stages[1],
-             cols.stages[1])
-  add_filter("dmid", "out", "dx_cols", fu_sep, rows.stages[2],
-             cols.stages[2])
-  return (extents, passes, ["dmid", "v"], _BACKWARD_BUFFERS,
-          ["x_win", "dy_win"])
+      dots += terms * mid * win.padded * channels
+  terms = sum(len(p) for p in push.pairs)
+  if push_sep:
+    dots += period * out * mid * channels
+  else:
+    dots += terms * out * mid * channels
+  fma += terms * slots * out * channels  # into the stacked slots
+  fma += period * mid * channels * (2 if backward else 1)  # activation
+  return fma, dots
 
 
-def _buffer_shapes(cfg: KernelConfig, rows, cols, channels: int,
-                   backward: bool):
-  """(allocated, data) (rows, cols) of each scratch buffer in kernel order:
-  large enough for every power-of-two access of the passes."""
-  extents, passes, pointwise, order, placed = _passes(cfg, rows, cols,
-                                                      backward)
-  need = {name: [0, 0] for name in order}
-
-  def grow(name, extent):
-    need[name] = [max(a, b) for a, b in zip(need[name], extent)]
-
-  used = set()
-  for src, dst, row_stage, col_stage in passes:
-    read, written = stages.stage_extents(_PLANNING, extents[src], channels,
-                                         row_stage, col_stage)
-    grow(src, read)
-    grow(dst, written)
-    used.update((src, dst))
-  for name in pointwise + ["out"]:
-    r, c = extents[name]
-    c = stages.next_pow2(c)
-    grow(name, (planning.round_up(r, 8), c))
-  windows = (rows.windows, cols.windows)
-  for name, row_window, col_window in zip(placed, *windows):
-    grow(name, (max(p.dst + planning.round_up(p.length, 8)
-                    for p in row_window.placements()),
-                max(p.dst + stages.next_pow2(p.length)
-                    for p in col_window.placements())))
-    grow(name, (0, stages.next_pow2(need[name][1])))  # zero-filled whole
-  allocated, data = [], []
-  for name in order:
-    if name not in used:
-      allocated.append((1, 1))
-      data.append((1, 1))
-      continue
-    r, c = need[name]
-    allocated.append((planning.round_up(r, 8), c))
-    data.append(extents[name])
-  return tuple(allocated), tuple(data)
+def _num_programs(cfg: KernelConfig, tiles: Tiles, batch: int) -> int:
+  return (batch * planning.cdiv(cfg.geometry.channels, tiles.channels) *
+          tiles.num_programs_per_image)
 
 
-def _padded_work(cfg, rows, cols, channels: int, backward: bool) -> int:
-  """Multiply-adds of one work item as the kernel runs it (padded)."""
-  extents, passes, _, _, _ = _passes(cfg, rows, cols, backward)
-  work = 0
-  for src, _, row_stage, col_stage in passes:
-    r, c = extents[src]
-    for rp in row_stage.phases if row_stage else (None,):
-      for cp in col_stage.phases if col_stage else (None,):
-        count_r = rp.count if rp else r
-        count_c = stages.next_pow2(cp.count if cp else c)
-        taps = (len(rp.taps) if rp else 1) * (len(cp.taps) if cp else 1)
-        work += count_r * count_c * taps
-  return work * channels
+def work(cfg: KernelConfig, tiles: Tiles, batch: int, *,
+         backward: bool) -> tuple[int, int]:
+  """(elementwise FMAs, dot multiply-adds) of one kernel call as it runs
+  (padding and warm-up steps included; the dots run as float32 FMAs)."""
+  fma, dots = _step_work(cfg, tiles.columns, tiles.pulls, tiles.push,
+                         tiles.channels, backward)
+  steps = tiles.segment.num_steps * _num_programs(cfg, tiles, batch)
+  return fma * steps, dots * steps
+
+
+def _clipped(start: int, count: int, extent: int) -> int:
+  return max(0, min(start + count, extent) - max(start, 0))
+
+
+def _matrix_floats(cfg: KernelConfig, columns: banded.ColumnPlan,
+                   backward: bool) -> int:
+  """Float32 entries of a call's banded matrices (pulled, then pushed)."""
+  _, _, pull_sep, push_sep = _relations(cfg, backward)
+  g, mid = cfg.geometry, _mid_width(columns)
+  rows = [g.fu_shape[0]] + ([g.fd_shape[0]] if backward else [])
+  floats = sum((1 if sep else k) * mid * win.padded
+               for sep, k, win in zip(pull_sep, rows,
+                                      _pull_widths(columns, backward)))
+  push_rows = (g.fu_shape if backward else g.fd_shape)[0]
+  return floats + (1 if push_sep else push_rows) * columns.out.padded * mid
+
+
+def hbm_bytes(cfg: KernelConfig, tiles: Tiles, batch: int, itemsize: int,
+              *, backward: bool) -> int:
+  """Bytes one call reads and writes in global memory: every program's
+  input windows (halos included; neighbours' halos often hit in L2, so
+  this bounds the HBM traffic from above), the output once, the matrices
+  once (L2 resident)."""
+  g = cfg.geometry
+  seg, cols = tiles.segment, tiles.columns
+  out_hw = g.in_hw if backward else g.out_hw
+  inputs = [(cols.x, g.in_hw)] + ([(cols.dy, g.out_hw)] if backward else [])
+  elements = 0
+  for sched, (win, (rows, width)) in zip(tiles.pulls, inputs):
+    for k in range(seg.num_segments):
+      first = (k * seg.steps_per_segment + seg.first_step) * sched.advance
+      first += sched.base + sched.lo
+      count = sched.advance * seg.num_steps + sched.span - sched.advance
+      row_count = _clipped(first, count, rows)
+      for j in range(cols.num_tiles):
+        elements += row_count * _clipped(win.start + win.step * j,
+                                         win.count, width)
+  elements *= batch * g.channels
+  elements += batch * g.channels * out_hw[0] * out_hw[1]
+  return elements * itemsize + 4 * _matrix_floats(cfg, cols, backward)
+
+
+def _candidates(cfg: KernelConfig, backward: bool, tiling: Tiling):
+  g = cfg.geometry
+  multiple = planning.tile_multiple(g.up, g.down, backward=backward)
+  limit = max(tiling.max_tile or 64, multiple)
+  columns = banded.backward_columns if backward else banded.forward_columns
+  for tile in range(multiple, limit + 1, multiple):
+    yield columns(g, tile)
 
 
 @functools.lru_cache(maxsize=None)
 def plan_tiles(cfg: KernelConfig, dtype, *, backward: bool,
                tiling: Tiling = Tiling()) -> Tiles:
-  """The tile with the least padded work per output whose scratch fits
-  `SLOT_BUDGET_BYTES` and whose rows fit `_MAX_COLS` (edges <=
-  `tiling.max_tile` if given).
+  """The column tile with the least work per output whose live values fit
+  `REGISTER_BUDGET`, whose rows fit `MAX_WIDTH` and whose dots' operands
+  fit `SHARED_MEMORY_BYTES`; row segments of `SEGMENT_ROWS` (or
+  `tiling.max_tile`) outputs. `tiling.max_programs` does not apply (the
+  grid is one program per tile).
 
   Raises:
-    Unsupported: naming the shape and the budget, when no tile fits.
+    Unsupported: naming the shape and the limits, when no tile fits.
   """
   del dtype  # computed in float32 whatever the input dtype
   g = cfg.geometry
-  channels = min(CHANNEL_BLOCK, stages.next_pow2(g.channels))
-  size_hw = g.in_hw if backward else g.out_hw
-  multiple = planning.tile_multiple(g.up, g.down, backward=backward)
-  best, smallest = None, None
-  for tile in range(multiple, 65, multiple):
-    tile_h, tile_w = (min(tile, size) for size in size_hw)
-    if tiling.max_tile and tile > max(tiling.max_tile, multiple):
-      break
-    rows = g.axis_plan(0, tile_h, backward=backward)
-    cols = g.axis_plan(1, tile_w, backward=backward)
-    buffers, extents = _buffer_shapes(cfg, rows, cols, channels, backward)
-    slot_bytes = sum(r * c for r, c in buffers) * channels * 4
-    smallest = slot_bytes if smallest is None else min(smallest, slot_bytes)
-    if slot_bytes > SLOT_BUDGET_BYTES or max(c for _, c in buffers) > (
-        _MAX_COLS * 2):
+  channels = CHANNEL_BLOCK
+  pull_rels, push_rel, _, _ = _relations(cfg, backward)
+  period = banded.period(g)
+  pulls = tuple(banded.row_schedule(r, period) for r in pull_rels)
+  push = banded.row_schedule(push_rel, period)
+  out_rows = (g.in_hw if backward else g.out_hw)[0]
+  seg_rows = tiling.max_tile or SEGMENT_ROWS
+  seg_rows = max(push.advance, seg_rows // push.advance * push.advance)
+  seg_rows = min(seg_rows, planning.round_up(out_rows, push.advance))
+  segment = banded.segment(push, seg_rows, out_rows)
+  best, narrowest = None, None
+  for columns in _candidates(cfg, backward, tiling):
+    live = _live_floats(columns, push, channels, backward)
+    width = max([columns.mid.padded, columns.out.padded] + [
+        w.padded for w in _pull_widths(columns, backward)])
+    shared = _shared_bytes(columns, channels, backward)
+    narrowest = narrowest or (width, live, shared)
+    if (live > REGISTER_BUDGET or width > MAX_WIDTH or
+        shared > SHARED_MEMORY_BYTES):
       continue
-    cost = _padded_work(cfg, rows, cols, channels, backward) / (
-        tile_h * tile_w)
+    fma, dots = _step_work(cfg, columns, pulls, push, channels, backward)
+    cost = (fma + DOT_WEIGHT * dots) / columns.tile
     if best is None or cost < best[0]:
-      best = (cost, rows, cols, buffers, extents)
+      best = (cost, columns)
   if best is None:
     pass_name = "backward" if backward else "forward"
     raise Unsupported(
         f"filtered_lrelu GPU kernel ({pass_name}): input [N, {g.in_hw[0]}, "
         f"{g.in_hw[1]}, {g.channels}], up {g.up}, down {g.down}, filters "
-        f"{g.fu_shape}/{g.fd_shape}: the smallest tile needs {smallest} "
-        f"bytes of scratch per program, over the budget of "
-        f"{SLOT_BUDGET_BYTES} bytes")
-  _, rows, cols, buffers, extents = best
-  return Tiles(channels, rows, cols, buffers, extents,
-               tiling.max_programs or MAX_SLOTS)
+        f"{g.fu_shape}/{g.fd_shape}: the narrowest column tile needs rows "
+        f"of {narrowest[0]} samples, {narrowest[1]} live float32 values and "
+        f"{narrowest[2]} bytes of shared memory per program; the limits are "
+        f"{MAX_WIDTH} samples, {REGISTER_BUDGET} values and "
+        f"{SHARED_MEMORY_BYTES} bytes")
+  columns = best[1]
+  return Tiles(channels, AxisTiles(seg_rows, segment.num_segments),
+               AxisTiles(columns.tile, columns.num_tiles), columns, pulls,
+               push, segment)
+
+
+# ---------------------------------------------------------------------------
+# Banded matrices (built by XLA outside the kernel from the taps).
+
+
+def _band_index(rel: banded.Relation, mid: banded.Window,
+                outer: banded.Window) -> np.ndarray:
+  """[mid.padded, outer.padded] tap indices (-1: zero) of tile 0."""
+  index = np.full((mid.padded, outer.padded), -1, np.int32)
+  index[:mid.count, :outer.count] = banded.tap_indices(
+      rel, mid.start, mid.count, outer.start, outer.count)
+  return index
+
+
+def _band(taps: jax.Array, index: np.ndarray) -> jax.Array:
+  """The banded matrix of `index` from 1-D taps `[K]` (`[R, C]`) or one
+  per filter row from 2-D taps `[Kh, Kw]` (`[Kh, R, C]`)."""
+  safe = np.maximum(index, 0)
+  values = taps[safe] if taps.ndim == 1 else taps[:, safe]
+  return jnp.where(index >= 0, values, 0.0).astype(jnp.float32)
+
+
+def _matrices(cfg: KernelConfig, tiles: Tiles, fu, fd, backward: bool):
+  """(pull matrices in kernel order, push matrix): mid <- outer for a pull
+  `[mid, outer]`, outer <- mid for the push `[out, mid]`."""
+  g, cols = cfg.geometry, tiles.columns
+  up, down = banded.up_relation(g, 1), banded.down_relation(g, 1)
+  pulls = [_band(fu, _band_index(up, cols.mid, cols.x))]
+  if backward:
+    pulls.append(_band(fd, _band_index(down, cols.mid, cols.dy)))
+    push = _band(fu, _band_index(up, cols.mid, cols.out))
+  else:
+    push = _band(fd, _band_index(down, cols.mid, cols.out))
+  return pulls, jnp.swapaxes(push, -1, -2)
 
 
 # ---------------------------------------------------------------------------
@@ -219,181 +343,334 @@ def plan_tiles(cfg: KernelConfig, dtype, *, backward: bool,
 
 
 @dataclasses.dataclass(frozen=True)
-class _Item:
-  """One work item: image n, channel block c, row tile i, column tile j."""
+class _Program:
+  """The work of one program: image n, channel block c, column tile j,
+  row segment k."""
   n: jax.Array
   c: jax.Array
-  i: jax.Array
   j: jax.Array
+  k: jax.Array
 
 
-def _num_items(batch: int, num_channels: int, tiles: Tiles) -> int:
-  return (batch * planning.cdiv(num_channels, tiles.channels) *
-          tiles.rows.num_tiles * tiles.cols.num_tiles)
-
-
-def _decode(index, num_channels: int, tiles: Tiles) -> _Item:
-  j = index % tiles.cols.num_tiles
-  rest = index // tiles.cols.num_tiles
-  i = rest % tiles.rows.num_tiles
-  rest = rest // tiles.rows.num_tiles
+def _decode(tiles: Tiles, num_channels: int) -> _Program:
+  index = pl.program_id(0)
+  k = index % tiles.rows.num_tiles
+  rest = index // tiles.rows.num_tiles
+  j = rest % tiles.cols.num_tiles
+  rest = rest // tiles.cols.num_tiles
   blocks = planning.cdiv(num_channels, tiles.channels)
-  return _Item(rest // blocks, rest % blocks, i, j)
+  return _Program(rest // blocks, rest % blocks, j, k)
 
 
 def _iota(size: int, axis: int) -> jax.Array:
-  shape = [1, 1, 1]
+  shape = [1, 1]
   shape[axis] = size
   return jax.lax.broadcasted_iota(jnp.int32, tuple(shape), axis)
 
 
-def _channel_mask(item: _Item, tiles: Tiles, num_channels: int) -> jax.Array:
-  return item.c * tiles.channels + _iota(tiles.channels, 2) < num_channels
+def _precision(interpret):
+  """The kernel's dot precision (`DOT_PRECISION`); the interpreter's CPU
+  dot at HIGHEST."""
+  return jax.lax.Precision.HIGHEST if interpret else DOT_PRECISION
 
 
-def _place_window(mem: stages.Memory, src_ref, window: stages.View, *,
-                  row_window: planning.AxisWindow,
-                  col_window: planning.AxisWindow, item: _Item,
-                  tiles: Tiles, bias_ref=None) -> None:
-  """Zero-padded float32 `window` <- the window of `src_ref` (+ bias)."""
-  num_channels = src_ref.shape[3]
-  rows, cols, _ = window.ref.shape[1:]
-  chunk = mem.chunk_rows(cols, tiles.channels)
-
-  def zero(start, size):
-    window[pl.ds(start, size), pl.ds(0, cols), :] = jnp.zeros(
-        (size, cols, tiles.channels), jnp.float32)
-
-  mem.in_chunks(rows, chunk, zero)
-  mem.end_pass()
-  channels = pl.ds(item.c * tiles.channels, tiles.channels)
-  in_channels = _channel_mask(item, tiles, num_channels)
-  bias = 0.0
-  if bias_ref is not None:
-    bias = pltriton.load(bias_ref.at[channels], mask=in_channels[0, 0],
-                         other=0.0).astype(jnp.float32)
-  row_start = block_start(row_window, item.i)
-  col_start = block_start(col_window, item.j)
-  for rp in row_window.placements():
-    for cp in col_window.placements():
-      width = stages.next_pow2(cp.length)
-      chunk = mem.chunk_rows(width, tiles.channels)
-
-      @pl.when((item.i >= rp.first) & (item.i <= rp.last) &
-               (item.j >= cp.first) & (item.j <= cp.last))
-      def _(rp=rp, cp=cp, width=width, chunk=chunk):
-        def copy(start, size):
-          mask = ((start + _iota(size, 0) < rp.length) &
-                  (_iota(width, 1) < cp.length) & in_channels)
-          values = pltriton.load(
-              src_ref.at[item.n, pl.ds(row_start + rp.src + start, size),
-                         pl.ds(col_start + cp.src, width), channels],
-              mask=mask, other=0.0)
-          values = jnp.where(mask, values.astype(jnp.float32) + bias, 0.0)
-          pltriton.store(window.ref.at[window.prefix + (
-              pl.ds(rp.dst + start, size), pl.ds(cp.dst, width),
-              pl.ds(0, tiles.channels))], values, mask=mask)
-        mem.in_chunks(rp.length, chunk, copy)
+def _dot(a: jax.Array, b: jax.Array, precision) -> jax.Array:
+  """a @ b in float32 accuracy."""
+  return jnp.dot(a, b, precision=precision,
+                 preferred_element_type=jnp.float32)
 
 
-def _store_tile(mem: stages.Memory, out: stages.View, dst_ref, item: _Item,
-                tiles: Tiles) -> None:
-  """dst_ref tile (i, j) <- out (masked to the tile and the array)."""
-  out_h, out_w, num_channels = dst_ref.shape[1:]
-  tile_h, tile_w = tiles.rows.tile, tiles.cols.tile
-  width = stages.next_pow2(tile_w)
-  in_channels = _channel_mask(item, tiles, num_channels)
-  row0, col0 = item.i * tile_h, item.j * tile_w
+@dataclasses.dataclass(frozen=True)
+class _Rows:
+  """An outer signal `[N, H, W, C]` read (or written) one row
+  `[window.padded, C block]` at a time by a program."""
+  ref: object
+  window: banded.Window
+  program: _Program
+  channels: int
+  interpret: object
 
-  def copy(start, size):
-    rows = start + _iota(size, 0)
-    cols = _iota(width, 1)
-    mask = ((rows < tile_h) & (row0 + rows < out_h) & (cols < tile_w) &
-            (col0 + cols < out_w) & in_channels)
-    values = out[pl.ds(start, size), pl.ds(0, width), :]
-    pltriton.store(dst_ref.at[item.n, pl.ds(row0 + start, size),
-                              pl.ds(col0, width),
-                              pl.ds(item.c * tiles.channels, tiles.channels)],
-                   values.astype(dst_ref.dtype), mask=mask)
+  def _mask(self, row: jax.Array) -> jax.Array:
+    rows, width, num_channels = self.ref.shape[1:]
+    local = _iota(self.window.padded, 0)
+    cols = self.col0() + local
+    lanes = self.program.c * self.channels + _iota(self.channels, 1)
+    return ((row >= 0) & (row < rows) & (cols >= 0) & (cols < width) &
+            (local < self.window.count) & (lanes < num_channels))
 
-  mem.in_chunks(tile_h, mem.chunk_rows(width, tiles.channels), copy)
-  mem.end_pass()
+  def col0(self) -> jax.Array:
+    return self.window.start + self.window.step * self.program.j
 
+  def _at(self, row):
+    """The ref at row, the window's columns and the channel block (the
+    mask drops what lies outside the array). Compiled: contiguous slices,
+    which Triton loads as vectors. Interpreted: indices clamped into the
+    array, as the interpreter shifts slices that start out of bounds."""
+    if not self.interpret:
+      return self.ref.at[self.program.n, row,
+                         pl.ds(self.col0(), self.window.padded),
+                         pl.ds(self.program.c * self.channels, self.channels)]
+    rows, width, num_channels = self.ref.shape[1:]
+    cols = self.col0() + _iota(self.window.padded, 0)
+    lanes = self.program.c * self.channels + _iota(self.channels, 1)
+    return self.ref.at[self.program.n, jnp.clip(row, 0, rows - 1),
+                       jnp.clip(cols, 0, width - 1),
+                       jnp.minimum(lanes, num_channels - 1)]
 
-def _persistent(num_items: int, tiles: Tiles, num_channels: int, work):
-  """Runs work(item) for items slot, slot + num_slots, ... < num_items."""
-  slot = pl.program_id(0)
+  def load(self, row: jax.Array, bias: jax.Array | None) -> jax.Array:
+    """float32 `[padded, C block]`, zero outside the array and window."""
+    mask = self._mask(row)
+    values = pltriton.load(self._at(row), mask=mask, other=0.0)
+    values = values.astype(jnp.float32)
+    if bias is not None:
+      values = values + bias
+    return jnp.where(mask, values, 0.0)
 
-  def step(k, carry):
-    index = slot + k * tiles.num_slots
-
-    @pl.when(index < num_items)
-    def _():
-      work(_decode(index, num_channels, tiles))
-    return carry
-
-  jax.lax.fori_loop(0, planning.cdiv(num_items, tiles.num_slots), step, 0)
-
-
-def _views(scratch, tiles: Tiles, names) -> dict[str, stages.View]:
-  """The program's slot of each scratch buffer, by name."""
-  slot = pl.program_id(0)
-  return {name: stages.View(ref, (slot,), extent)
-          for name, ref, extent in zip(names, scratch, tiles.extents)}
-
-
-def _forward_kernel(x_ref, b_ref, fu_ref, fd_ref, y_ref, *scratch,
-                    cfg: KernelConfig, tiles: Tiles, batch: int, interpret):
-  mem = _memory(interpret)
-  bufs = _views(scratch, tiles, _FORWARD_BUFFERS)
-  rows, cols = tiles.rows, tiles.cols
-
-  def work(item):
-    place_x = functools.partial(_place_window, mem, x_ref,
-                                row_window=rows.windows[0],
-                                col_window=cols.windows[0], item=item,
-                                tiles=tiles, bias_ref=b_ref)
-    stages.forward_passes(mem, cfg, rows, cols, bufs, fu_ref, fd_ref,
-                          bufs["out"], place_x)
-    _store_tile(mem, bufs["out"], y_ref, item, tiles)
-
-  _persistent(_num_items(batch, x_ref.shape[3], tiles), tiles,
-              x_ref.shape[3], work)
+  def store(self, row: jax.Array, values: jax.Array,
+            rows_lo: jax.Array, rows_hi: jax.Array) -> None:
+    """Writes `values [padded, C block]` at row (a window starting at
+    column >= 0), where row is in [rows_lo, rows_hi) and in the array."""
+    mask = self._mask(row) & (row >= rows_lo) & (row < rows_hi)
+    target = self.ref.at[self.program.n,
+                         jnp.clip(row, 0, self.ref.shape[1] - 1),
+                         pl.ds(self.col0(), self.window.padded),
+                         pl.ds(self.program.c * self.channels, self.channels)]
+    pltriton.store(target, values.astype(self.ref.dtype), mask=mask)
 
 
-def _backward_kernel(x_ref, dy_ref, b_ref, fu_ref, fd_ref, dx_ref, *scratch,
-                     cfg: KernelConfig, tiles: Tiles, batch: int, interpret):
-  mem = _memory(interpret)
-  bufs = _views(scratch, tiles, _BACKWARD_BUFFERS)
-  rows, cols = tiles.rows, tiles.cols
+_NEVER = 1 << 30  # a loop count no loop reaches
 
-  def work(item):
-    place = functools.partial(_place_window, mem, item=item, tiles=tiles)
-    place_x = functools.partial(place, x_ref, row_window=rows.windows[0],
-                                col_window=cols.windows[0], bias_ref=b_ref)
-    place_dy = functools.partial(place, dy_ref, row_window=rows.windows[1],
-                                 col_window=cols.windows[1])
-    stages.backward_passes(mem, cfg, rows, cols, bufs, fu_ref, fd_ref,
-                           bufs["out"], place_x, place_dy)
-    _store_tile(mem, bufs["out"], dx_ref, item, tiles)
 
-  _persistent(_num_items(batch, x_ref.shape[3], tiles), tiles,
-              x_ref.shape[3], work)
+def _select(index: jax.Array, values: list[int]) -> jax.Array:
+  """values[index] of a static list, for a traced index."""
+  out = jnp.int32(values[0])
+  for k, value in enumerate(values[1:], 1):
+    out = jnp.where(index == k, jnp.int32(value), out)
+  return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _TapRun:
+  """Mid row j of a step meets outer row delta0 + q * d_delta through tap
+  t0 + q * dt for q < count (count <= max_count; traced by j)."""
+  t0: jax.Array
+  dt: int
+  delta0: jax.Array
+  d_delta: int
+  count: jax.Array
+  max_count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Stage:
+  """One relation's filter in a kernel: its row schedule, its rows along H
+  (scalar taps `taps_ref [K]` if separable) and its banded matrices
+  (`[R, C]` if separable, `[Kh, R, C]` per filter row if not).
+
+  `zero` offsets the separable matrix's reads: inside the loop over mid
+  rows it is zero but depends on the mid row, so that the compiler keeps
+  the load in the loop (an L1 hit) rather than hoisting the matrix (and
+  its dot layout) into registers for the whole program.
+  """
+  schedule: banded.RowSchedule
+  taps_ref: object
+  mat_ref: object
+  precision: object
+  zero: object = 0
+
+  @property
+  def separable(self) -> bool:
+    return len(self.taps_ref.shape) == 1
+
+  def at(self, j: jax.Array) -> "_Stage":
+    return dataclasses.replace(self, zero=(j >= _NEVER).astype(jnp.int32))
+
+  def matrix(self) -> jax.Array:
+    """The separable filter's matrix `[R, C]`."""
+    rows, cols = self.mat_ref.shape
+    return self.mat_ref[pl.ds(self.zero, rows), pl.ds(0, cols)]
+
+  def term(self, t: jax.Array, rows: jax.Array) -> jax.Array:
+    """Tap row t's term of rows `[C_in, C]`: the scalar tap times the rows
+    (separable, `[C_in, C]`), or its matrix times them (2-D, `[R, C]`)."""
+    if self.separable:
+      return self.taps_ref[t] * rows
+    return self.dot(self.mat_ref[t], rows)
+
+  def dot(self, matrix: jax.Array, rows: jax.Array) -> jax.Array:
+    return _dot(matrix, rows, self.precision)
+
+  def tap_run(self, j: jax.Array) -> _TapRun:
+    """The taps of mid row j of a step (j traced): along a run, the tap
+    advances by the relation's factor and the outer row by its sign."""
+    runs = []
+    for pairs in self.schedule.pairs:
+      t0, d0 = pairs[0] if pairs else (0, 0)
+      runs.append((t0, d0, len(pairs)))
+      steps = {(b[0] - a[0], b[1] - a[1]) for a, b in zip(pairs, pairs[1:])}
+      assert len(steps) <= 1, pairs
+    steps = {(b[0] - a[0], b[1] - a[1]) for pairs in self.schedule.pairs
+             for a, b in zip(pairs, pairs[1:])}
+    dt, dd = steps.pop() if steps else (0, 0)
+    assert not steps, self.schedule
+    t0s, d0s, counts = zip(*runs)
+    return _TapRun(_select(j, list(t0s)), dt, _select(j, list(d0s)), dd,
+                   _select(j, list(counts)), max(counts))
+
+
+def _pulled(stage: _Stage, rows: _Rows, bias, base: jax.Array,
+            j: jax.Array, shape) -> jax.Array:
+  """Mid row j of a step `[mid, C]` from the outer rows it meets, read
+  from global memory (L1 or L2 hits: rows of the last steps): a loop over
+  the filter's row taps (separable: scalar taps, then one column-stage
+  dot, as the stages along H and W commute; 2-D: a dot per tap row)."""
+  run = stage.tap_run(j)
+
+  def term(q, acc):
+    t = jnp.minimum(run.t0 + q * run.dt, stage.taps_ref.shape[0] - 1)
+    row = rows.load(base + run.delta0 + q * run.d_delta, bias)
+    return acc + jnp.where(q < run.count, stage.term(t, row), 0.0)
+
+  width = rows.window.padded if stage.separable else shape[0]
+  acc = jax.lax.fori_loop(0, run.max_count, term,
+                          jnp.zeros((width, shape[1]), jnp.float32))
+  return stage.dot(stage.matrix(), acc) if stage.separable else acc
+
+
+def _slots(size: int) -> jax.Array:
+  return jax.lax.broadcasted_iota(jnp.int32, (size, 1, 1), 0)
+
+
+def _pushed(stage: _Stage, acc: jax.Array, j: jax.Array, values: jax.Array,
+            base: jax.Array) -> jax.Array:
+  """The stacked accumulators `[slots, out, C]` (output row r in slot
+  r mod slots) after mid row j `[mid, C]` of a step: a loop over the
+  filter's row taps, each adding its term into its output row's slot
+  (separable: scalar taps times one column-stage dot of the mid row;
+  2-D: a dot per tap row)."""
+  run = stage.tap_run(j)
+  slots = _slots(acc.shape[0])
+  if stage.separable:
+    values = stage.dot(stage.matrix(), values)
+
+  def term(q, acc):
+    t = jnp.minimum(run.t0 + q * run.dt, stage.taps_ref.shape[0] - 1)
+    slot = (base + run.delta0 + q * run.d_delta) & (acc.shape[0] - 1)
+    here = (slots == slot) & (q < run.count)
+    return acc + jnp.where(here, stage.term(t, values)[None], 0.0)
+
+  return jax.lax.fori_loop(0, run.max_count, term, acc)
+
+
+def _take_slot(acc: jax.Array, row: jax.Array):
+  """(output row `row` `[out, C]`, the accumulators with its slot zeroed)."""
+  slots = _slots(acc.shape[0])
+  here = slots == (row & (acc.shape[0] - 1))
+  return jnp.sum(jnp.where(here, acc, 0.0), axis=0), jnp.where(here, 0.0,
+                                                                 acc)
+
+
+def _stream(tiles: Tiles, pulls: list[tuple[_Stage, _Rows, object]],
+            push: tuple[_Stage, _Rows], mid_row) -> None:
+  """The row loop of a program: per step and mid row, the pulled signals'
+  mid rows are combined by `mid_row(pulled rows) -> [mid, C]` and pushed
+  into stacked output row accumulators; after each step the rows it
+  completed are stored. Only one mid row is live at a time."""
+  push_stage, out_rows = push
+  seg = tiles.segment
+  program = out_rows.program
+  first_step = program.k * seg.steps_per_segment + seg.first_step
+  rows_lo = program.k * seg.rows
+  rows_hi = rows_lo + seg.rows
+  mid_shape = (tiles.columns.mid.padded, tiles.channels)
+  out_shape = (tiles.columns.out.padded, tiles.channels)
+  sched = push_stage.schedule
+
+  def base(schedule, step):
+    return schedule.advance * step + schedule.base
+
+  def step(i, acc):
+    s = first_step + i
+    out_base = base(sched, s)
+
+    def one_mid_row(j, acc):
+      pulled = [_pulled(stage.at(j), rows, bias, base(stage.schedule, s), j,
+                        mid_shape)
+                for stage, rows, bias in pulls]
+      return _pushed(push_stage.at(j), acc, j, mid_row(*pulled), out_base)
+
+    acc = jax.lax.fori_loop(0, len(sched.pairs), one_mid_row, acc)
+    for d in range(sched.advance):
+      row = out_base + sched.lo + d
+      done, acc = _take_slot(acc, row)
+      out_rows.store(row, done, rows_lo, rows_hi)
+    return acc
+
+  jax.lax.fori_loop(
+      0, seg.num_steps, step,
+      jnp.zeros((banded.next_pow2(sched.span),) + out_shape, jnp.float32))
+
+
+def _bias(b_ref, program: _Program, channels: int) -> jax.Array:
+  """`[1, C block]` of b `[C]` (zero past C)."""
+  lanes = program.c * channels + jax.lax.broadcasted_iota(
+      jnp.int32, (channels,), 0)
+  return pltriton.load(b_ref.at[pl.ds(program.c * channels, channels)],
+                       mask=lanes < b_ref.shape[0],
+                       other=0.0).astype(jnp.float32)[None, :]
+
+
+def _forward_kernel(x_ref, b_ref, fu_ref, fd_ref, up_ref, down_ref, y_ref, *,
+                    cfg: KernelConfig, tiles: Tiles, interpret):
+  program = _decode(tiles, x_ref.shape[3])
+  cols, channels = tiles.columns, tiles.channels
+  x_rows = _Rows(x_ref, cols.x, program, channels, interpret)
+  precision = _precision(interpret)
+  up = _Stage(tiles.pulls[0], fu_ref, up_ref, precision)
+  down = _Stage(tiles.push, fd_ref, down_ref, precision)
+  _stream(tiles, [(up, x_rows, _bias(b_ref, program, channels))],
+          (down, _Rows(y_ref, cols.out, program, channels, interpret)),
+          cfg.activation)
+
+
+def _backward_kernel(x_ref, dy_ref, b_ref, fu_ref, fd_ref, up_ref, dyt_ref,
+                     upt_ref, dx_ref, *, cfg: KernelConfig, tiles: Tiles,
+                     interpret):
+  program = _decode(tiles, x_ref.shape[3])
+  cols, channels = tiles.columns, tiles.channels
+  precision = _precision(interpret)
+  up = _Stage(tiles.pulls[0], fu_ref, up_ref, precision)
+  down_adjoint = _Stage(tiles.pulls[1], fd_ref, dyt_ref, precision)
+  up_adjoint = _Stage(tiles.push, fu_ref, upt_ref, precision)
+  _stream(tiles,
+          [(up, _Rows(x_ref, cols.x, program, channels, interpret),
+            _bias(b_ref, program, channels)),
+           (down_adjoint, _Rows(dy_ref, cols.dy, program, channels,
+                                interpret), None)],
+          (up_adjoint, _Rows(dx_ref, cols.out, program, channels,
+                             interpret)),
+          lambda v, dmid: dmid * cfg.derivative(v))
+
+
+def cost_estimate(cfg: KernelConfig, tiles: Tiles, batch: int,
+                  itemsize: int, *, backward: bool) -> pl.CostEstimate:
+  """FLOPs as run (an FMA or tensor-core multiply-add counts 2) and the
+  global-memory bytes of `hbm_bytes`."""
+  fma, dots = work(cfg, tiles, batch, backward=backward)
+  return pl.CostEstimate(
+      flops=2 * (fma + dots), transcendentals=0,
+      bytes_accessed=hbm_bytes(cfg, tiles, batch, itemsize,
+                               backward=backward))
 
 
 def _call(kernel, cfg: KernelConfig, tiles: Tiles, out_shape, batch: int,
-          cost, interpret, name: str):
-  num_items = _num_items(batch, cfg.geometry.channels, tiles)
-  tiles = dataclasses.replace(tiles,
-                              num_slots=min(tiles.num_slots, num_items))
-  scratch = [jax.ShapeDtypeStruct((tiles.num_slots, r, c, tiles.channels),
-                                  jnp.float32) for r, c in tiles.buffers]
+          cost, interpret, name: str, backward: bool):
+  grid = (_num_programs(cfg, tiles, batch),)
   return pl.pallas_call(
-      functools.partial(kernel, cfg=cfg, tiles=tiles, batch=batch,
-                        interpret=interpret),
-      out_shape=[out_shape] + scratch, grid=(tiles.num_slots,),
-      compiler_params=pltriton.CompilerParams(num_warps=_NUM_WARPS,
-                                              num_stages=1),
+      functools.partial(kernel, cfg=cfg, tiles=tiles, interpret=interpret),
+      out_shape=out_shape, grid=grid,
+      compiler_params=pltriton.CompilerParams(
+          num_warps=NUM_WARPS[backward], num_stages=1),
       cost_estimate=cost, interpret=interpret, name=name)
 
 
@@ -406,9 +683,11 @@ def forward(cfg: KernelConfig, x: jax.Array, fu: jax.Array, fd: jax.Array,
   g = cfg.geometry
   n = x.shape[0]
   out = jax.ShapeDtypeStruct((n,) + g.out_hw + (g.channels,), x.dtype)
-  cost = cost_estimate(cfg, n, x.dtype.itemsize, backward=False)
+  (up,), down = _matrices(cfg, tiles, fu, fd, backward=False)
+  cost = cost_estimate(cfg, tiles, n, x.dtype.itemsize, backward=False)
   return _call(_forward_kernel, cfg, tiles, out, n, cost, interpret,
-               "filtered_lrelu_fwd_gpu")(x, b, fu, fd)[0]
+               "filtered_lrelu_fwd_gpu", backward=False)(x, b, fu, fd, up,
+                                                         down)
 
 
 def backward(cfg: KernelConfig, x: jax.Array, dy: jax.Array, fu: jax.Array,
@@ -417,7 +696,10 @@ def backward(cfg: KernelConfig, x: jax.Array, dy: jax.Array, fu: jax.Array,
   """dx `[N, H, W, C]` of the cotangent dy `[N, out_h, out_w, C]`."""
   tiles = plan_tiles(cfg, x.dtype, backward=True, tiling=tiling)
   n = x.shape[0]
-  cost = cost_estimate(cfg, n, x.dtype.itemsize, backward=True)
+  (up, down_adjoint), up_adjoint = _matrices(cfg, tiles, fu, fd,
+                                             backward=True)
+  cost = cost_estimate(cfg, tiles, n, x.dtype.itemsize, backward=True)
   return _call(_backward_kernel, cfg, tiles,
                jax.ShapeDtypeStruct(x.shape, x.dtype), n, cost, interpret,
-               "filtered_lrelu_bwd_gpu")(x, dy, b, fu, fd)[0]
+               "filtered_lrelu_bwd_gpu", backward=True)(
+                   x, dy, b, fu, fd, up, down_adjoint, up_adjoint)

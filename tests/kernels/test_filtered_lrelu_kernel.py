@@ -8,6 +8,8 @@ cases compiled, on a GPU or TPU only. Lowering for the devices is in
 `test_lowering.py`.
 """
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,6 +18,7 @@ from absl.testing import parameterized
 from jax.experimental.pallas import tpu as pltpu
 
 from kernels import filtered_lrelu as fused
+from kernels.filtered_lrelu import banded
 from kernels.filtered_lrelu import plan as planning
 from kernels.filtered_lrelu import tpu
 from sg3jax import ops
@@ -226,6 +229,60 @@ class TpuColumnBlocksTest(parameterized.TestCase):
                                          backward=backward), dtype)
 
 
+class BandedPlanTest(parameterized.TestCase):
+  """The GPU kernel's static schedules (`banded.py`)."""
+
+  @parameterized.parameters(
+      dict(up=2, down=2, taps=12, pad0=9, backward=False),
+      dict(up=4, down=2, taps=24, pad0=-6, backward=False),
+      dict(up=3, down=2, taps=5, pad0=3, backward=False),
+      dict(up=2, down=2, taps=12, pad0=11, backward=True),
+      dict(up=4, down=2, taps=24, pad0=-2, backward=True),
+      dict(up=3, down=2, taps=4, pad0=2, backward=True),
+  )
+  def test_segments_store_every_row_once_complete(self, up, down, taps,
+                                                   pad0, backward):
+    # Pushed rows: y (down relation) forward, dx (up relation) backward.
+    rel = (banded.Relation(up, 1, -pad0, taps) if backward else
+           banded.Relation(down, -1, 0, taps))
+    schedule = banded.row_schedule(rel, math.lcm(up, down))
+    total = 23
+    rows = schedule.advance * 3
+    seg = banded.segment(schedule, rows, total)
+    stored = {}
+    for k in range(seg.num_segments):
+      met = {}
+      for i in range(seg.num_steps):
+        s = k * seg.steps_per_segment + seg.first_step + i
+        for j, pairs in enumerate(schedule.pairs):
+          m = len(schedule.pairs) * s + j
+          for t, delta in pairs:
+            r = schedule.advance * s + schedule.base + delta
+            self.assertEqual(rel.outer(m, t), r)
+            met.setdefault(r, set()).add(t)
+        for d in range(schedule.advance):
+          r = schedule.advance * s + schedule.base + schedule.lo + d
+          if k * rows <= r < min((k + 1) * rows, total):
+            self.assertNotIn(r, stored)
+            stored[r] = met.get(r, set())
+    self.assertEqual(sorted(stored), list(range(total)))
+    # Each output row meets each tap exactly once before it is stored.
+    for r, met_taps in stored.items():
+      self.assertEqual(met_taps, set(range(taps)), r)
+
+  def test_tap_indices_are_the_band(self):
+    rel = banded.Relation(2, 1, -9, 12)  # 2 r = m + t - 9
+    index = np.asarray(banded.tap_indices(rel, 4, 10, 1, 9))
+    for i, j in zip(*np.nonzero(index >= 0)):
+      self.assertEqual(2 * (1 + j), 4 + i + index[i, j] - 9)
+    # Every (m, r, t) of the relation in the windows is in the band.
+    meetings = sum(1 for m in range(4, 14) for r in range(1, 10)
+                   for t in range(12) if 2 * r == m + t - 9)
+    self.assertEqual((index >= 0).sum(), meetings)
+    # Zero insertion: each mid sample meets every other tap.
+    self.assertTrue(np.all((index >= 0).sum(axis=1) <= 6))
+
+
 class BadInputTest(absltest.TestCase):
 
   def _call(self, x, fu, fd, b, **kwargs):
@@ -262,13 +319,14 @@ class BadInputTest(absltest.TestCase):
         ValueError, r"TPU kernel .*\[N, 40, 40, 4000\] float32.*"
         r"over the budget of 12582912 bytes"):
       fused.check_supported(cfg, x.dtype, "tpu")
-    # A 200-tap filter needs more scratch per GPU program than the budget.
+    # A 200-tap up filter reads x rows of ~100 samples for the narrowest
+    # GPU tile: wider than the kernel's rows.
     cfg = fused.make_config(x.shape, (200,), (12,), up=2, down=2,
                             padding=(199, 198, 199, 198), gain=1.0,
                             slope=0.2, clamp=None, flip_filter=False)
     with self.assertRaisesRegex(
-        ValueError, r"GPU kernel .*filters \(200,\)/\(12,\).*over the "
-        r"budget of 1048576 bytes"):
+        ValueError, r"GPU kernel .*filters \(200,\)/\(12,\).*rows of 128 "
+        r"samples.*the limits are 32 samples"):
       fused.check_supported(cfg, x.dtype, "gpu")
 
   def test_filter_gradients_are_refused(self):
