@@ -27,11 +27,8 @@ class Tiling:
   """Limits on the kernels' own choice of tiles, for tests and tuning.
 
   max_tile: largest output tile edge (default: the largest that fits).
-  max_programs: persistent programs of the GPU kernel (default
-    `gpu.MAX_SLOTS`); the TPU kernel's grid is one program per tile.
   """
   max_tile: int | None = None
-  max_programs: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

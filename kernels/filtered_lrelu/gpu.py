@@ -255,8 +255,7 @@ def plan_tiles(cfg: KernelConfig, dtype, *, backward: bool,
   """The column tile with the least work per output whose live values fit
   `REGISTER_BUDGET`, whose rows fit `MAX_WIDTH` and whose dots' operands
   fit `SHARED_MEMORY_BYTES`; row segments of `SEGMENT_ROWS` (or
-  `tiling.max_tile`) outputs. `tiling.max_programs` does not apply (the
-  grid is one program per tile).
+  `tiling.max_tile`) outputs; the grid is one program per tile.
 
   Raises:
     Unsupported: naming the shape and the limits, when no tile fits.

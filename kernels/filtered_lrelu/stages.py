@@ -1,14 +1,11 @@
-"""Polyphase upfirdn stages on kernel refs, for both backends' kernels.
+"""Polyphase upfirdn stages on kernel refs (the TPU kernel's VMEM passes).
 
 A stage reads a `[rows, cols, C]` ref and writes another: each output phase
 is a sum of strided ref reads times scalar taps, stored interleaved with a
 strided ref write (`ref[pl.ds(start, size, stride)]`), one chunk of rows at
-a time. Values are never sliced: Mosaic refuses strided value slices and
-Triton has none. `Memory` holds what differs between the backends: Mosaic
-takes exact sizes; Triton needs power-of-two shapes, so its accesses are
-rounded up into padded buffers (the extra samples land in padding that no
-valid output reads), and its passes end with a barrier, since its buffers
-are in global memory shared by the threads of a program.
+a time. Values are never sliced: Mosaic refuses strided value slices.
+`Memory` says how many rows a chunk holds. (The GPU kernel keeps its
+intermediates in registers instead: `gpu.py`.)
 """
 
 import dataclasses
@@ -24,32 +21,19 @@ from kernels.filtered_lrelu import plan as planning
 Tap = Callable[[tuple[int, ...]], jax.Array]
 
 
-def next_pow2(n: int) -> int:
-  return 1 << max(n - 1, 0).bit_length()
-
-
 @dataclasses.dataclass(frozen=True)
 class Memory:
   """How a kernel addresses its buffers.
 
   chunk_rows(cols, channels): rows per chunk of a pass.
-  pow2: round every access up to power-of-two sizes (Triton).
-  sync: called after each pass (a barrier), or None.
   """
   chunk_rows: Callable[[int, int], int]
-  pow2: bool = False
-  sync: Callable[[], None] | None = None
-
-  def size(self, count: int) -> int:
-    return next_pow2(count) if self.pow2 else count
 
   def in_chunks(self, count: int, chunk: int,
                 body: Callable[[jax.Array | int, int], None]) -> None:
     """body(start, size) over rows [0, count): a loop over full chunks, and
-    an exact remainder (or, with pow2, one more full chunk)."""
+    an exact remainder."""
     full, rest = divmod(count, chunk)
-    if self.pow2 and rest:
-      full, rest = full + 1, 0
     if full == 1:
       body(0, chunk)
     elif full > 1:
@@ -60,19 +44,14 @@ class Memory:
     if rest:
       body(full * chunk, rest)
 
-  def end_pass(self) -> None:
-    if self.sync is not None:
-      self.sync()
-
 
 @dataclasses.dataclass(frozen=True)
 class View:
-  """A `[rows, cols, C]` buffer: `ref[prefix + index]` (e.g. the program's
-  scratch slot in front); `extent` (rows, cols) bounds the samples that
-  carry data (default: the whole ref); `lanes` channels from `lane_start`
-  (may be traced) stand for the channel axis (default: all of it)."""
+  """A `[rows, cols, C]` buffer `ref`; `extent` (rows, cols) bounds the
+  samples that carry data (default: the whole ref); `lanes` channels from
+  `lane_start` (may be traced) stand for the channel axis (default: all
+  of it)."""
   ref: Any
-  prefix: tuple = ()
   extent: tuple[int, int] | None = None
   lanes: int | None = None
   lane_start: Any = 0
@@ -83,7 +62,7 @@ class View:
 
   @property
   def shape(self) -> tuple[int, int, int]:
-    rows, cols = self.extent or self.ref.shape[len(self.prefix):][:2]
+    rows, cols = self.extent or self.ref.shape[:2]
     return rows, cols, self.lanes or self.ref.shape[-1]
 
   def _index(self, index) -> tuple:
@@ -91,7 +70,7 @@ class View:
       rows, cols, lanes = index
       assert lanes == slice(None), "a view's lanes are its whole channel axis"
       index = (rows, cols, pl.ds(self.lane_start, self.lanes))
-    return self.prefix + index
+    return index
 
   def __getitem__(self, index):
     return self.ref[self._index(index)]
@@ -112,14 +91,14 @@ def run_stage(mem: Memory, src: View, dst: View, tap: Tap,
   no index)."""
   channels = dst.shape[2]
   out_cols = col_stage.num_out if col_stage else src.shape[1]
-  chunk = mem.chunk_rows(mem.size(out_cols), channels)
+  chunk = mem.chunk_rows(out_cols, channels)
   for row_phase in row_stage.phases if row_stage else (None,):
     for col_phase in col_stage.phases if col_stage else (None,):
       if (row_phase and not row_phase.count) or (col_phase and
                                                  not col_phase.count):
         continue
       num_rows = row_phase.count if row_phase else src.shape[0]
-      num_cols = mem.size(col_phase.count if col_phase else src.shape[1])
+      num_cols = col_phase.count if col_phase else src.shape[1]
 
       def phase_chunk(k0, size, row_phase=row_phase, col_phase=col_phase,
                       num_cols=num_cols):
@@ -157,7 +136,6 @@ def run_stage(mem: Memory, src: View, dst: View, tap: Tap,
         dst[out_rows, out_cols, :] = acc.astype(dst.dtype)
 
       mem.in_chunks(num_rows, chunk, phase_chunk)
-  mem.end_pass()
 
 
 def run_filter(mem: Memory, src: View, dst: View, scratch: View, tap: Tap,
@@ -176,14 +154,12 @@ def run_filter(mem: Memory, src: View, dst: View, scratch: View, tap: Tap,
 def elementwise(mem: Memory, views: list[View], fn) -> None:
   """views[0] = fn(*values of views), in row chunks (views of one shape)."""
   rows, cols, channels = views[0].shape
-  cols = mem.size(cols)
 
   def chunk(start, size):
     values = [v[pl.ds(start, size), pl.ds(0, cols), :] for v in views]
     views[0][pl.ds(start, size), pl.ds(0, cols), :] = fn(*values)
 
   mem.in_chunks(rows, mem.chunk_rows(cols, channels), chunk)
-  mem.end_pass()
 
 
 def taps(ref, reverse: bool) -> Tap:
@@ -193,39 +169,6 @@ def taps(ref, reverse: bool) -> Tap:
       index = tuple(k - 1 - t for k, t in zip(ref.shape, index))
     return ref[index]
   return tap
-
-
-def stage_extents(mem: Memory, src_extent: tuple[int, int], channels: int,
-                  row_stage: planning.Polyphase | None,
-                  col_stage: planning.Polyphase | None
-                  ) -> tuple[tuple[int, int], tuple[int, int]]:
-  """((rows, cols) read of src, (rows, cols) written of dst) by
-  `run_stage` on a source whose data extent is `src_extent`: with pow2,
-  buffers must be at least this large."""
-  out_cols = col_stage.num_out if col_stage else src_extent[1]
-  chunk = mem.chunk_rows(mem.size(out_cols), channels)
-  read, written = [0, 0], [0, 0]
-  for row_phase in row_stage.phases if row_stage else (None,):
-    for col_phase in col_stage.phases if col_stage else (None,):
-      if (row_phase and not row_phase.count) or (col_phase and
-                                                 not col_phase.count):
-        continue
-      num_rows = row_phase.count if row_phase else src_extent[0]
-      if mem.pow2:
-        num_rows = planning.cdiv(num_rows, chunk) * chunk
-      num_cols = mem.size(col_phase.count if col_phase else src_extent[1])
-      for axis, phase, stage, count in ((0, row_phase, row_stage, num_rows),
-                                        (1, col_phase, col_stage, num_cols)):
-        if phase is None:
-          read[axis] = max(read[axis], count)
-          written[axis] = max(written[axis], count)
-          continue
-        if phase.taps:
-          last = max(o for _, o in phase.taps) + (count - 1) * stage.stride
-          read[axis] = max(read[axis], last + 1)
-        written[axis] = max(written[axis],
-                            phase.index + (count - 1) * stage.period + 1)
-  return tuple(read), tuple(written)
 
 
 def buffer_extents(cfg, rows: planning.AxisPlan, cols: planning.AxisPlan,
@@ -259,7 +202,6 @@ def forward_passes(mem: Memory, cfg, rows: planning.AxisPlan,
   column buffer of a 2-D filter may be absent); `place_x` fills the
   zero-padded x window (+ bias)."""
   place_x(bufs["x_win"])
-  mem.end_pass()
   run_filter(mem, bufs["x_win"], bufs["mid"], bufs.get("up_cols"),
              taps(fu_ref, False), len(fu_ref.shape) == 1, rows.stages[0],
              cols.stages[0])
@@ -281,12 +223,10 @@ def backward_passes(mem: Memory, cfg, rows: planning.AxisPlan,
   "dx_cols" (column buffers of 2-D filters may be absent)."""
   fu_separable, fd_separable = len(fu_ref.shape) == 1, len(fd_ref.shape) == 1
   place_x(bufs["x_win"])
-  mem.end_pass()
   run_filter(mem, bufs["x_win"], bufs["v"], bufs.get("up_cols"),
              taps(fu_ref, False), fu_separable, rows.stages[0],
              cols.stages[0])
   place_dy(bufs["dy_win"])
-  mem.end_pass()
   run_filter(mem, bufs["dy_win"], bufs["dmid"], bufs.get("adjoint_cols"),
              taps(fd_ref, True), fd_separable, rows.stages[1],
              cols.stages[1])

@@ -60,7 +60,7 @@ def _reference(case, x, fu, fd, b):
 
 
 def _tiling(case):
-  return fused.Tiling(max_tile=case["max_tile"], max_programs=3)
+  return fused.Tiling(max_tile=case["max_tile"])
 
 
 def _kernel(case, backend, interpret, x, fu, fd, b):
