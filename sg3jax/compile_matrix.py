@@ -7,8 +7,9 @@ A case is a JSON-able dict naming one program: a filtered_lrelu call
   forward       y = filtered_lrelu(x, b)
   gradient      y and the pullback (dx, db) of a cotangent dy: the forward
                 and the backward kernel
-  second_order  d/dx <dx(x, dy), t>: the gradient of the gradient, as the
-                path-length penalty differentiates it
+  second_order  d/d(x, dy) |dx(x, dy)|^2: the gradient of a norm of the
+                gradient, as the path-length penalty differentiates it
+                (the backward kernel, then the XLA path's JVP)
 
 `official_layer_cases` lists every distinct layer of the official StyleGAN3
 generators, `random_cases` valid calls drawn with a seed. `compile_case`
@@ -167,13 +168,13 @@ def program(case: dict):
       return (y,) + pullback(dy)
     return gradient, (x, b, dy)
   if case["mode"] == "second_order":
-    def second_order(x, b, dy, t):
-      def inner(x):
+    def second_order(x, b, dy):
+      def squared_norm(x, dy):
         _, pullback = jax.vjp(lambda x: op(x, b=b), x)
         dx, = pullback(dy)
-        return jnp.sum(dx.astype(jnp.float32) * t.astype(jnp.float32))
-      return jax.grad(inner)(x)
-    return second_order, (x, b, dy, x)
+        return jnp.sum(jnp.square(dx.astype(jnp.float32)))
+      return jax.grad(squared_norm, argnums=(0, 1))(x, dy)
+    return second_order, (x, b, dy)
   raise ValueError(f"mode: expected one of {MODES}, got {case['mode']!r}")
 
 
