@@ -50,7 +50,7 @@ sweep: setup
 	$(VENV)/bin/sg3jax sweep --config=experiments/filter_sweep.py --workdir=out/sweep
 
 test: setup aot-setup
-	$(PY) -m pytest -n $(WORKERS) --dist loadscope tests
+	$(PY) -m pytest -n $(WORKERS) --dist loadscope --durations=15 tests
 
 test-slow: setup
 	$(PY) -m pytest -n $(WORKERS) --dist loadscope -m slow tests
