@@ -7,7 +7,8 @@
 Every distinct filtered_lrelu layer of StyleGAN3-T and -R at 256², 512²
 and 1024² (official channel bases, batch --batch), in float32 and in the
 official mixed precision, forward and gradient, plus the second order of
-the 256² layers (as path length differentiates it), compiled with
+the 256² float32 layers at the path-length batch (--batch / 2, the official
+pl_batch_shrink), compiled with
 impl="auto" by the real compilers on this host (`sg3jax.aot`: Mosaic and
 XLA TPU for v4/v5e/v5p/v6e, XLA GPU + Triton + ptxas for the H100), each in
 an isolated process with a time and memory limit.
@@ -59,8 +60,11 @@ def matrix_cases() -> list[dict]:
       cases += compile_matrix.with_modes(layers, _TARGETS.value,
                                          _MODES.value)
       if _SECOND_ORDER.value and resolution == 256:
-        float32 = [c for c in layers if c["precision"] == "float32"]
-        cases += compile_matrix.with_modes(float32, _TARGETS.value,
+        # Path length runs on batch / pl_batch_shrink (official: 2).
+        shrunk = compile_matrix.official_layer_cases(
+            cfg, resolution, batch=max(1, _BATCH.value // 2),
+            precisions=("float32",))
+        cases += compile_matrix.with_modes(shrunk, _TARGETS.value,
                                            ["second_order"])
   return cases
 
