@@ -123,7 +123,8 @@ class Compiled:
   temp_bytes, argument_bytes, output_bytes: per device
     (`memory_analysis()`); alias_bytes: outputs that reuse (donated)
     arguments.
-  optimal_seconds: XLA's time estimate (TPU only; None on GPU).
+  optimal_seconds: XLA's time estimate (TPU only; None on GPU, and where
+    XLA's is not positive).
   seconds: compile wall-clock time.
   """
   target: str
@@ -187,7 +188,9 @@ def compile_for(name: str, fn: Callable[..., Any], *args: Any) -> Compiled:
     cost = compiled.cost_analysis()
     if isinstance(cost, list):
       cost = cost[0] if cost else {}
-    if cost and "optimal_seconds" in cost:
+    # XLA reports a negative optimal_seconds for some programs (seen with
+    # Mosaic kernels' gradients): no estimate then.
+    if cost and float(cost.get("optimal_seconds", -1)) > 0:
       result.optimal_seconds = float(cost["optimal_seconds"])
   return result
 
