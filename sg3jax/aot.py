@@ -188,8 +188,8 @@ def compile_for(name: str, fn: Callable[..., Any], *args: Any) -> Compiled:
     cost = compiled.cost_analysis()
     if isinstance(cost, list):
       cost = cost[0] if cost else {}
-    # XLA reports a negative optimal_seconds for some programs (seen with
-    # Mosaic kernels' gradients): no estimate then.
+    # XLA reports a negative optimal_seconds for some programs (seen for
+    # XLA-path filtered_lrelu gradients on v5e): no estimate then.
     if cost and float(cost.get("optimal_seconds", -1)) > 0:
       result.optimal_seconds = float(cost["optimal_seconds"])
   return result
