@@ -81,22 +81,17 @@ def training_step(cfg: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
     return step_lib.init_state(g_variables, nets.D.init(d_init, img, c),
                                g_variables, g_tx, d_tx)
 
-  def placed(tree, sharding):
-    return jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
-        tree)
-
   batch = cfg.batch_size
   args = (
-      placed(jax.eval_shape(fresh_state), replicated),
-      placed(jax.eval_shape(lambda: jax.random.key(0)), replicated),
+      aot.placed(jax.eval_shape(fresh_state), replicated),
+      aot.placed(jax.eval_shape(lambda: jax.random.key(0)), replicated),
       jax.ShapeDtypeStruct((batch, cfg.resolution, cfg.resolution, channels),
                            jnp.uint8, sharding=sharded),
       jax.ShapeDtypeStruct((batch, label_dim), jnp.float32,
                            sharding=sharded),
       jax.ShapeDtypeStruct((batch, len(builder.phases), label_dim),
                            jnp.float32, sharding=sharded),
-      placed(jax.eval_shape(lambda: jax.tree.map(jnp.asarray, scalars)),
+      aot.placed(jax.eval_shape(lambda: jax.tree.map(jnp.asarray, scalars)),
              replicated))
   return AbstractStep(builder.program(phases, blur=blur), args,
                       tuple(p.name for p in phases), batch_gpu)
