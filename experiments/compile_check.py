@@ -15,9 +15,11 @@ an isolated process with a time and memory limit.
 
 Prints a row per program (layer, precision, mode, target; `kernel` when it
 compiled with the fused kernel in it, `xla` when auto chose the XLA path,
-or the error; temp MiB; compile seconds), a summary per target, and writes
-every result to --out (JSON). Exits 1 when a program failed to compile, or
-when auto's choice disagrees with `check_supported`.
+or the error; temp MiB; compile seconds; on the H100 `SPILLS n B` when
+`ptxas -v` reports register spills in a filtered_lrelu kernel), a summary
+per target, and writes every result to --out (JSON). Exits 1 when a program
+failed to compile, when auto's choice disagrees with `check_supported`, or
+when a GPU kernel spills.
 """
 
 import collections
@@ -71,12 +73,20 @@ def matrix_cases() -> list[dict]:
 
 def status(result: dict) -> str:
   """kernel / xla / the error's head; '!' marks auto disagreeing with
-  check_supported."""
+  check_supported, 'SPILLS' a GPU kernel whose registers spill."""
   if result.get("error"):
     return "ERROR " + result["error"].splitlines()[0][:150]
   took_kernel = result["kernel_calls"] > 0
   agrees = took_kernel == (result["supported"] is True)
-  return ("kernel" if took_kernel else "xla") + ("" if agrees else " !")
+  spills = compile_matrix.kernel_spill_bytes(result)
+  return (("kernel" if took_kernel else "xla") + ("" if agrees else " !") +
+          (f" SPILLS {spills} B" if spills else ""))
+
+
+def failed(result: dict) -> bool:
+  """An error, auto disagreeing with check_supported, or spills."""
+  return status(result).startswith("ERROR") or "!" in status(result) or (
+      bool(compile_matrix.kernel_spill_bytes(result)))
 
 
 def row(result: dict) -> str:
@@ -95,12 +105,16 @@ def summary(results: list[dict]) -> list[str]:
   for target, rs in by_target.items():
     ok = [r for r in rs if not r.get("error")]
     kernel = [r for r in ok if r["kernel_calls"] > 0]
-    wrong = [r for r in ok if status(r).endswith("!")]
+    wrong = [r for r in ok if "!" in status(r)]
     kernel_temp = max((r["temp_bytes"] for r in kernel), default=0)
+    spills = [compile_matrix.kernel_spill_bytes(r) for r in kernel]
+    checked = [s for s in spills if s is not None]
+    spill_line = (f", ptxas -v on {len(checked)}: kernels spilling "
+                  f"{sum(1 for s in checked if s)}" if checked else "")
     lines.append(f"{target:<6} compiled {len(ok)}/{len(rs)}, with the kernel "
                  f"{len(kernel)}, auto vs check_supported disagree "
                  f"{len(wrong)}, max kernel-program temp "
-                 f"{kernel_temp / 2 ** 20:.1f} MiB")
+                 f"{kernel_temp / 2 ** 20:.1f} MiB{spill_line}")
   return lines
 
 
@@ -124,9 +138,7 @@ def main(argv):
       json.dump(results, f, indent=1)
   print("\n".join(summary(results)))
   print(f"wrote {_OUT.value}")
-  failed = [r for r in results if status(r).startswith("ERROR") or
-            status(r).endswith("!")]
-  sys.exit(1 if failed else 0)
+  sys.exit(1 if any(map(failed, results)) else 0)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 topology. A program traced against them and lowered for their platform runs
 the whole compiler: XLA TPU and Mosaic (libtpu) for TPUs; XLA GPU, Triton
 and ptxas for the H100. What comes back is what the chip would need:
-argument, output and temporary bytes, and on TPU XLA's own time estimate.
+argument, output and temporary bytes, on TPU XLA's own time estimate, and
+on GPU the register spills of every kernel (`ptxas -v` on XLA's PTX).
 
 The compile stacks (`jax[tpu]`, `jax[cuda12]`) live in their own venv
 (`make aot-setup`: `.venv-aot`, at the main venv's jax version), so a
@@ -20,12 +21,15 @@ TPU topologies, `h100` (one GPU) and `h100x8` (eight GPUs in one process).
 import dataclasses
 import functools
 import importlib.resources
+import importlib.util
 import json
 import os
+import re
 import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -125,6 +129,9 @@ class Compiled:
     arguments.
   optimal_seconds: XLA's time estimate (TPU only; None on GPU, and where
     XLA's is not positive).
+  spill_bytes: GPU only: per kernel entry of the program (XLA fusions and
+    Triton kernels), the register spill bytes (stores + loads) that
+    `ptxas -v` reports for the PTX XLA emitted (`ptx_spills`).
   seconds: compile wall-clock time.
   """
   target: str
@@ -135,6 +142,7 @@ class Compiled:
   output_bytes: int = 0
   alias_bytes: int = 0
   optimal_seconds: float | None = None
+  spill_bytes: dict[str, int] | None = None
   seconds: float = 0.0
 
   @property
@@ -147,6 +155,51 @@ class Compiled:
     donated arguments) and temporaries."""
     return (self.argument_bytes + self.output_bytes - self.alias_bytes +
             self.temp_bytes)
+
+
+def ptxas_path() -> str:
+  """The ptxas of the CUDA wheel (`nvidia-cuda-nvcc-cu12`, which
+  `jax[cuda12]` installs and XLA GPU itself runs)."""
+  spec = importlib.util.find_spec("nvidia.cuda_nvcc")
+  if spec is None or not spec.submodule_search_locations:
+    raise FileNotFoundError("ptxas: the nvidia-cuda-nvcc-cu12 wheel is not "
+                            "installed (make aot-setup)")
+  return os.path.join(list(spec.submodule_search_locations)[0], "bin",
+                      "ptxas")
+
+
+_PTXAS_ENTRY = re.compile(r"Function properties for (\S+)\n\s*\d+ bytes "
+                          r"stack frame, (\d+) bytes spill stores, (\d+) "
+                          r"bytes spill loads")
+_PTX_TARGET = re.compile(r"^\.target\s+(\w+)", re.MULTILINE)
+
+
+def ptx_spills(dump_dir: str) -> dict[str, int]:
+  """Per entry function name in the `.ptx` files of `dump_dir` (XLA's
+  `xla_dump_to`), the spill stores + loads in bytes from `ptxas -v` for
+  the file's own `.target` (sm_90a for the H100); the most of any entry
+  of that name.
+
+  Raises:
+    RuntimeError: when ptxas fails on a file.
+  """
+  spills = {}
+  for name in sorted(os.listdir(dump_dir)):
+    if not name.endswith(".ptx"):
+      continue
+    path = os.path.join(dump_dir, name)
+    with open(path) as f:
+      arch = _PTX_TARGET.search(f.read())
+    if arch is None:
+      raise RuntimeError(f"{path}: no .target line in the PTX")
+    run = subprocess.run([ptxas_path(), "-v", f"-arch={arch.group(1)}", path,
+                          "-o", os.devnull], capture_output=True, text=True,
+                         check=False)
+    if run.returncode:
+      raise RuntimeError(f"ptxas failed on {path}: {run.stderr[-600:]}")
+    for entry, stores, loads in _PTXAS_ENTRY.findall(run.stderr):
+      spills[entry] = max(spills.get(entry, 0), int(stores) + int(loads))
+  return spills
 
 
 def _first_lines(message: str, limit: int = 600) -> str:
@@ -173,7 +226,12 @@ def compile_for(name: str, fn: Callable[..., Any], *args: Any) -> Compiled:
       traced = jax.jit(fn).trace(*args)
     lowered = traced.lower(lowering_platforms=(t.platform,))
     result.kernel_calls = lowered.as_text().count(KERNEL_CALLS[t.platform])
-    compiled = lowered.compile()
+    with tempfile.TemporaryDirectory() as dump_dir:
+      if t.platform == "cuda":
+        compiled = lowered.compile(compiler_options={"xla_dump_to": dump_dir})
+        result.spill_bytes = ptx_spills(dump_dir)
+      else:
+        compiled = lowered.compile()
   except Exception as e:  # pylint: disable=broad-except
     result.error = _first_lines(f"{type(e).__name__}: {e}")
     result.seconds = time.perf_counter() - start

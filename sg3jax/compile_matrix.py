@@ -191,6 +191,15 @@ def kernel_supported(case: dict) -> bool | str:
   return True if refusal is None else refusal
 
 
+def kernel_spill_bytes(result: dict) -> int | None:
+  """The most register spill bytes of any filtered_lrelu kernel entry in a
+  GPU compile result (`aot.Compiled.spill_bytes`); None for TPU results
+  and programs without the kernel."""
+  spills = [n for entry, n in (result.get("spill_bytes") or {}).items()
+            if entry.startswith("filtered_lrelu")]
+  return max(spills) if spills else None
+
+
 def compile_case(case: dict) -> dict:
   """The compile result of one case (`aot.Compiled` fields, total_bytes,
   and `supported`: True or why the kernel cannot serve the call)."""
