@@ -1,6 +1,20 @@
 """pytest set-up shared by all tests."""
 
+import os
+import pathlib
+
 from absl import flags
+
+# One persistent JAX compilation cache for the suite, set before any test
+# imports jax: the xdist workers and the subprocesses that tests start
+# (CLI commands, multi-device and multi-process runs, resumed trainings)
+# compile the same tiny programs, and each program then compiles once. A
+# fresh clone starts with an empty cache; XLA keys entries by program,
+# options and versions, so a stale entry is never used.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    str(pathlib.Path(__file__).resolve().parents[1] / ".cache" / "jax-tests"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 # absltest helpers (create_tempdir, flagsaver) read absl flags, which pytest
 # never parses; take the defaults.
