@@ -97,7 +97,8 @@ def row(result: dict) -> str:
 
 
 def summary(results: list[dict]) -> list[str]:
-  """Per target: compiled, with the kernel, auto disagreeing, max temp."""
+  """Per target: compiled, with the kernel, auto disagreeing with
+  check_supported, the most temp of a kernel program per mode, spills."""
   by_target = collections.defaultdict(list)
   for r in results:
     by_target[r["target"]].append(r)
@@ -106,15 +107,19 @@ def summary(results: list[dict]) -> list[str]:
     ok = [r for r in rs if not r.get("error")]
     kernel = [r for r in ok if r["kernel_calls"] > 0]
     wrong = [r for r in ok if "!" in status(r)]
-    kernel_temp = max((r["temp_bytes"] for r in kernel), default=0)
+    temps = collections.defaultdict(int)
+    for r in kernel:
+      temps[r["mode"]] = max(temps[r["mode"]], r["temp_bytes"])
+    temp_line = ", ".join(f"{mode} {temp / 2 ** 20:.1f}"
+                          for mode, temp in temps.items())
     spills = [compile_matrix.kernel_spill_bytes(r) for r in kernel]
     checked = [s for s in spills if s is not None]
     spill_line = (f", ptxas -v on {len(checked)}: kernels spilling "
                   f"{sum(1 for s in checked if s)}" if checked else "")
     lines.append(f"{target:<6} compiled {len(ok)}/{len(rs)}, with the kernel "
                  f"{len(kernel)}, auto vs check_supported disagree "
-                 f"{len(wrong)}, max kernel-program temp "
-                 f"{kernel_temp / 2 ** 20:.1f} MiB{spill_line}")
+                 f"{len(wrong)}, max temp of a kernel program (MiB): "
+                 f"{temp_line}{spill_line}")
   return lines
 
 
