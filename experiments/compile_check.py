@@ -17,7 +17,9 @@ Prints a row per program (layer, precision, mode, target; `kernel` when it
 compiled with the fused kernel in it, `xla` when auto chose the XLA path,
 or the error; temp MiB; compile seconds; on the H100 `SPILLS n B` when
 `ptxas -v` reports register spills in a filtered_lrelu kernel), a summary
-per target, and writes every result to --out (JSON). Exits 1 when a program
+per target, and writes every result to --out (JSON) and a per-layer
+Markdown table beside it (`--results=a.json,b.json` rebuilds both from
+earlier runs, e.g. the TPU and the GPU halves). Exits 1 when a program
 failed to compile, when auto's choice disagrees with `check_supported`, or
 when a GPU kernel spills.
 """
@@ -49,7 +51,10 @@ _BATCH = flags.DEFINE_integer("batch", 4, "batch (official per-GPU batch "
 _TIMEOUT = flags.DEFINE_float("timeout", 900, "seconds per compile")
 _MAX_GIB = flags.DEFINE_float("max_gib", 10, "address space per compile")
 _WORKERS = flags.DEFINE_integer("workers", 2, "compiles at a time")
-_OUT = flags.DEFINE_string("out", "out/compile_check.json", "JSON results")
+_OUT = flags.DEFINE_string("out", "out/compile_check.json", "JSON results "
+                           "(and a per-layer Markdown table beside it, .md)")
+_RESULTS = flags.DEFINE_list("results", [], "compile nothing: summarize "
+                             "these JSON results of earlier runs instead")
 
 
 def matrix_cases() -> list[dict]:
@@ -123,15 +128,60 @@ def summary(results: list[dict]) -> list[str]:
   return lines
 
 
+def layer_table(results: list[dict]) -> list[str]:
+  """Markdown: a row per layer (its input shape), a column per target:
+  programs that compiled with the kernel / programs (every precision and
+  mode), then the most temp of that layer's forward and gradient
+  programs."""
+  targets = list(dict.fromkeys(r["target"] for r in results))
+  cells = collections.defaultdict(list)
+  shapes = {}
+  for r in results:
+    cells[(r["layer"], r["target"])].append(r)
+    shapes.setdefault(r["layer"], "x".join(map(str, r["x_shape"])))
+  lines = ["| layer | x [N,H,W,C] | " + " | ".join(
+               f"{t}: kernel / programs, fwd+grad temp MiB" for t in targets)
+           + " |", "|---|---|" + "---|" * len(targets)]
+  for layer in shapes:
+    row_cells = []
+    for t in targets:
+      rs = cells[(layer, t)]
+      good = sum(1 for r in rs if not failed(r) and r["kernel_calls"] > 0)
+      temp = max((r.get("temp_bytes", 0) for r in rs
+                  if r["mode"] != "second_order"), default=0)
+      row_cells.append(f"{good}/{len(rs)}, {temp / 2 ** 20:.1f}")
+    lines.append(f"| {layer} | {shapes[layer]} | " + " | ".join(row_cells)
+                 + " |")
+  return lines
+
+
+def write_reports(results: list[dict], out: str) -> None:
+  """The summary to stdout; JSON to `out`, the layer table beside it."""
+  print("\n".join(summary(results)))
+  with open(out, "w") as f:
+    json.dump(results, f, indent=1)
+  table = os.path.splitext(out)[0] + ".md"
+  with open(table, "w") as f:
+    f.write("\n".join(summary(results) + [""] + layer_table(results)) + "\n")
+  print(f"wrote {out} and {table}")
+
+
 def main(argv):
   del argv
+  os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
+  if _RESULTS.value:
+    results = []
+    for path in _RESULTS.value:
+      with open(path) as f:
+        results += json.load(f)
+    write_reports(results, _OUT.value)
+    sys.exit(1 if any(map(failed, results)) else 0)
   cases = matrix_cases()
   print(f"{len(cases)} programs; results stream as they compile",
         flush=True)
   print(f"{'layer':<24} {'prec':<8} {'mode':<13} {'target':<6} "
         f"{'temp MiB':>9} {'comp s':>7}  status", flush=True)
   results = []
-  os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
   for result in compile_matrix.compile_cases(
       cases, timeout_s=_TIMEOUT.value,
       max_bytes=int(_MAX_GIB.value * aot.GIB), workers=_WORKERS.value):
@@ -141,8 +191,7 @@ def main(argv):
     print(row(result), flush=True)
     with open(_OUT.value, "w") as f:
       json.dump(results, f, indent=1)
-  print("\n".join(summary(results)))
-  print(f"wrote {_OUT.value}")
+  write_reports(results, _OUT.value)
   sys.exit(1 if any(map(failed, results)) else 0)
 
 
