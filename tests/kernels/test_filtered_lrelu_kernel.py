@@ -8,7 +8,9 @@ cases compiled, on a GPU or TPU only. Lowering for the devices is in
 `test_lowering.py`.
 """
 
+import importlib
 import math
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +38,8 @@ CASES = (
          batch=1, channels=130, max_tile=6),
 )
 BACKENDS = ("tpu", "gpu")
+# The module (sg3jax.ops.filtered_lrelu names the function).
+filtered_lrelu_module = importlib.import_module("sg3jax.ops.filtered_lrelu")
 
 
 def _arrays(case, seed, dtype=np.float32):
@@ -372,15 +376,13 @@ class AutoSelectionTest(absltest.TestCase):
         pass
 
 
-if __name__ == "__main__":
-  absltest.main()
-
 
 class SecondOrderTest(absltest.TestCase):
   """The kernel's gradient is differentiable (the path-length penalty
   differentiates a gradient): the same second-order gradients as XLA."""
 
-  def test_gradient_of_gradient_norm_matches_xla(self):
+  def _second_order(self, impl):
+    """d/d(x, scale) of |d <F(x), scale * n> / dx|^2 for CASES[0]."""
     case = CASES[0]
     x, fu, fd, b = _arrays(case, 4)
     args = dict(_op_args(case), flip_filter=False)
@@ -388,15 +390,44 @@ class SecondOrderTest(absltest.TestCase):
     cotangent = jnp.asarray(np.random.default_rng(5).normal(size=y_shape),
                             jnp.float32)
 
-    def penalty(x, scale, impl):
-      # |d <F(x), scale * n> / dx|^2: differentiating it w.r.t. x runs the
-      # forward under an outer derivative, w.r.t. scale the VJP's transpose.
+    def penalty(x, scale):
+      # Differentiating it w.r.t. x runs the forward under an outer
+      # derivative, w.r.t. scale the VJP's transpose.
       inner = jax.grad(lambda x: jnp.vdot(ops.filtered_lrelu(
           x, fu, fd, b, impl=impl, **args), scale * cotangent))(x)
       return jnp.sum(jnp.square(inner))
 
     scale = jnp.asarray([0.5, 1.5, -1.0])
-    ours = jax.grad(penalty, argnums=(0, 1))(x, scale, "pallas")
-    ref = jax.grad(penalty, argnums=(0, 1))(x, scale, "xla")
+    return jax.jit(jax.grad(penalty, argnums=(0, 1)))(x, scale)
+
+  def test_gradient_of_gradient_norm_matches_xla(self):
+    ours, ref = self._second_order("pallas"), self._second_order("xla")
     for a, r in zip(ours, ref):
       np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5)
+
+  def test_jvp_by_channel_groups_matches_xla(self):
+    # Groups of one channel (CASES[0] has 3): the JVP loops over them.
+    chosen, real = [], filtered_lrelu_module._channel_groups
+
+    def channel_groups(*args):
+      chosen.append(real(*args))
+      return chosen[-1]
+    with mock.patch.object(filtered_lrelu_module, "JVP_GROUP_BYTES", 1), \
+        mock.patch.object(filtered_lrelu_module, "_channel_groups",
+                          channel_groups):
+      ours = self._second_order("pallas")
+    self.assertEqual(set(chosen), {CASES[0]["channels"]})
+    ref = self._second_order("xla")
+    for a, r in zip(ours, ref):
+      np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5)
+
+  def test_channel_groups(self):
+    groups = filtered_lrelu_module._channel_groups
+    self.assertEqual(groups(512, 100, 256), 1)
+    self.assertEqual(groups(512, 1000, 256), 4)
+    self.assertEqual(groups(6, 1000, 256), 6)
+    self.assertEqual(groups(6, 700, 256), 3)
+
+
+if __name__ == "__main__":
+  absltest.main()
