@@ -60,7 +60,10 @@ def base_config(cfg: str = "stylegan3-t") -> ml_collections.ConfigDict:
   c.cfg = cfg
   # Data: a folder, an uncompressed zip, tfds:<dir>[:split] or demo[:res].
   c.data = "demo:32"
-  c.resolution = config_dict.placeholder(int)  # None: the dataset's
+  # None: the dataset's; N or "HxW" (e.g. "256x512", see sg3jax.resolution:
+  # the short side a power of two, the long side a multiple of a quarter
+  # of it); the dataset's images must have that size.
+  c.resolution = config_dict.placeholder(object)
   c.mirror = False
   c.use_labels = False
   c.max_size = config_dict.placeholder(int)
