@@ -258,7 +258,8 @@ class _FileBackend(_Backend):
   threads can share it; decoding happens outside the lock.
   """
 
-  def __init__(self, path: str, kind: str, *, resolution: int | None,
+  def __init__(self, path: str, kind: str, *,
+               resolution: Resolution | None,
                use_labels: bool):
     self._path = path
     self._kind = kind
@@ -320,7 +321,7 @@ class _FileBackend(_Backend):
     with open(self._where(fname), "rb") as f:
       return f.read()
 
-  def _scan(self, resolution: int | None) -> tuple[int, int, int]:
+  def _scan(self, resolution: Resolution | None) -> tuple[int, int, int]:
     """Reads every image header; returns the common shape `[H, W, C]`."""
     check = _ShapeCheck(resolution)
     for fname in self._fnames:
@@ -365,7 +366,8 @@ class _TfdsBackend(_Backend):
   ClassLabel (one-hot) or a float vector.
   """
 
-  def __init__(self, directory: str, split: str, *, resolution: int | None,
+  def __init__(self, directory: str, split: str, *,
+               resolution: Resolution | None,
                use_labels: bool):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     self._where = f"{_TFDS_PREFIX}{directory}:{split}"

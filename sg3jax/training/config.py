@@ -12,6 +12,8 @@ from typing import Any
 import ml_collections
 from ml_collections import config_dict
 
+from sg3jax.resolution import Resolution
+
 CONFIGS = ("stylegan3-t", "stylegan3-r", "stylegan2")
 
 # docs/configs.md, "Recommended configurations": R1 gamma by resolution,
@@ -264,7 +266,8 @@ def generator_class(c: ml_collections.ConfigDict) -> str:
   return "StyleGAN2Generator" if c.cfg == "stylegan2" else "Generator"
 
 
-def generator_kwargs(c: ml_collections.ConfigDict, *, resolution: int,
+def generator_kwargs(c: ml_collections.ConfigDict, *,
+                     resolution: Resolution,
                      channels: int, label_dim: int) -> dict[str, Any]:
   """Official Generator init kwargs for a config and dataset."""
   common = dict(
@@ -296,7 +299,8 @@ def generator_overrides(c: ml_collections.ConfigDict) -> dict[str, Any]:
               mixed_precision=c.mixed_precision)
 
 
-def discriminator_kwargs(c: ml_collections.ConfigDict, *, resolution: int,
+def discriminator_kwargs(c: ml_collections.ConfigDict, *,
+                         resolution: Resolution,
                          channels: int, label_dim: int) -> dict[str, Any]:
   """Official Discriminator init kwargs for a config and dataset."""
   return dict(
