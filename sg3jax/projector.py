@@ -29,6 +29,8 @@ from sg3jax import analysis
 from sg3jax.networks import Generator
 from sg3jax.networks import StyleGAN2Generator
 from sg3jax.networks import synthesis_network
+from sg3jax.resolution import image_shape
+from sg3jax.resolution import Resolution
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,20 +103,28 @@ def w_stats(module: Generator, variables: dict, *, num_samples: int = 10000,
   return w_avg, float(np.sqrt(np.sum((w - w_avg) ** 2) / num_samples))
 
 
-def area_downsample(images: jax.Array, size: int) -> jax.Array:
-  """`[N, H, W, C]` -> `[N, size, size, C]` by averaging square blocks
-  (torch `F.interpolate(mode='area')` for H, W multiples of `size`)."""
+def area_downsample(images: jax.Array, size: Resolution) -> jax.Array:
+  """`[N, H, W, C]` -> `[N, h, w, C]` ((h, w) = `size`, an int for a
+  square) by averaging blocks (torch `F.interpolate(mode='area')` for H, W
+  multiples of h, w)."""
   n, h, w, c = images.shape
-  if h % size or w % size:
-    raise ValueError(f"images: expected H, W multiples of {size}, got "
-                     f"{images.shape}")
-  return images.reshape(n, size, h // size, size, w // size, c).mean((2, 4))
+  out_h, out_w = image_shape(size)
+  if h % out_h or w % out_w:
+    raise ValueError(f"images: expected H, W multiples of {out_h}, {out_w}, "
+                     f"got {images.shape}")
+  return images.reshape(n, out_h, h // out_h, out_w, w // out_w, c).mean(
+      (2, 4))
 
 
 def vgg_input(images: jax.Array) -> jax.Array:
-  """Generator output in [-1, 1] -> [0, 255], at most 256^2 (official)."""
+  """Generator output in [-1, 1] -> [0, 255], the short side S at most 256
+  (official: 256^2 for its square images; a non-square image keeps its
+  aspect, averaged over S / 256 blocks along both axes)."""
   images = (images + 1) * (255 / 2)
-  return area_downsample(images, 256) if images.shape[1] > 256 else images
+  h, w = images.shape[1:3]
+  s = min(h, w)
+  return area_downsample(images, (h * 256 // s, w * 256 // s)) if (
+      s > 256) else images
 
 
 def noise_paths(variables: dict) -> list[tuple[str, ...]]:
@@ -212,17 +222,16 @@ def project(module: Generator, variables: dict, targets: np.ndarray,
             seed: int = 0, class_idx: int | None = None,
             callback: Callable[[int, np.ndarray], None] | None = None
             ) -> Projection:
-  """Projects uint8 targets `[B, res, res, C]` (see the module docstring).
+  """Projects uint8 targets `[B, H, W, C]` (see the module docstring).
 
   `vgg(images in [0, 255], return_lpips=True)` gives the LPIPS features
   (`sg3jax.metrics.vgg16`); `callback(step, dist [B])` runs after each
   step (a progress bar).
   """
   targets = np.asarray(targets)
-  res = module.img_resolution
-  if targets.ndim != 4 or targets.shape[1:] != (res, res,
-                                                module.img_channels):
-    raise ValueError(f"targets: expected [B, {res}, {res}, "
+  h, w = image_shape(module.img_resolution)
+  if targets.ndim != 4 or targets.shape[1:] != (h, w, module.img_channels):
+    raise ValueError(f"targets: expected [B, {h}, {w}, "
                      f"{module.img_channels}], got {targets.shape}")
   if targets.dtype != np.uint8:
     raise ValueError(f"targets: expected uint8, got {targets.dtype}")

@@ -54,7 +54,8 @@ def _maps(variables, ws, value, *, module, kind):
     transformed = render(eye.at[:2, 2].set(-value))
     translate = (eq.apply_integer_translation if kind == "int"
                  else eq.apply_fractional_translation)
-    back, mask = translate(transformed, -value[0], -value[1])
+    back, mask = translate(transformed, *eq.image_fractions(
+        -value, transformed.shape[1:3]))
     reference = original
   error = jnp.abs(reference - back).mean(axis=3)
   mask = mask.min(axis=3)

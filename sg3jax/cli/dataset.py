@@ -3,6 +3,13 @@
     sg3jax dataset --source=photos/ --dest=datasets/photos-256.zip \\
         --transform=center-crop --resolution=256
     sg3jax dataset --source=demo:64 --dest=datasets/demo64.zip
+    sg3jax dataset --source=photos/ --dest=datasets/wide-256x512.zip \
+        --transform=center-crop --resolution=512x256
+
+--resolution is 'N' or 'WxH' (width first, as the official tool): 512x256
+writes 256 high, 512 wide images, for `--config.resolution=256x512` (HxW)
+training. A non-square size is written only when --resolution asks for
+one; center-crop then takes the largest centred region of that aspect.
 
 --source: a folder of images (recursive; labels from its dataset.json), a
 .zip of them, demo[:RESOLUTION] (the embedded demo dataset) or

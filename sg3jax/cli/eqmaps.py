@@ -23,6 +23,8 @@ from sg3jax import analysis
 from sg3jax.analysis import figures
 from sg3jax.cli import common
 from sg3jax.cli import command
+from sg3jax.resolution import Resolution
+from sg3jax.resolution import short_side
 from sg3jax.training import checkpoints
 
 # Flags of this command only (the sg3jax script imports several commands).
@@ -42,13 +44,16 @@ _OUTDIR = flags.DEFINE_string("outdir", "out/eqmaps",
 
 
 def transform_value(kind: str, translate: tuple[float, float],
-                    rotate_deg: float, img_resolution: int) -> np.ndarray:
-  """The metric's value: t (rounded to whole pixels for 'int') or radians."""
+                    rotate_deg: float, img_resolution: Resolution
+                    ) -> np.ndarray:
+  """The metric's value: t (rounded to whole pixels of the short side for
+  'int', see `equivariance.sample_transform`) or radians."""
   if kind == "rot":
     return np.float32(np.deg2rad(rotate_deg))
   t = np.asarray(translate, np.float64)
   if kind == "int":
-    t = np.round(t * img_resolution) / img_resolution
+    res = short_side(img_resolution)
+    t = np.round(t * res) / res
   return t.astype(np.float32)
 
 

@@ -29,6 +29,9 @@ from sg3jax.cli import command
 from sg3jax.cli import video
 from sg3jax.metrics import vgg16
 from sg3jax.networks import synthesis_network
+from sg3jax.resolution import crop_size
+from sg3jax.resolution import image_shape
+from sg3jax.resolution import Resolution
 from sg3jax.training import checkpoints
 
 # Flags of this command only (the sg3jax script imports several commands).
@@ -51,23 +54,24 @@ _SAVE_VIDEO = flags.DEFINE_bool("save-video", True, "write proj.mp4",
                                 flag_values=FLAGS)
 
 
-def load_target(path: str | pathlib.Path, resolution: int,
+def load_target(path: str | pathlib.Path, resolution: Resolution,
                 channels: int) -> np.ndarray:
-  """uint8 `[resolution, resolution, channels]`: the image center-cropped
-  to a square and Lanczos-resized, as the official run_projection."""
+  """uint8 `[H, W, channels]` ((H, W) = `resolution`, an int for a
+  square): the image center-cropped to the largest region of aspect W / H
+  and Lanczos-resized, as the official run_projection does for squares."""
   try:
     image = Image.open(path)
   except (OSError, ValueError) as e:
     raise ValueError(f"target: cannot read {path}: {e}") from None
   with image:
     image = image.convert("RGB" if channels == 3 else "L")
+  out_h, out_w = image_shape(resolution)
   w, h = image.size
-  s = min(w, h)
-  image = image.crop(((w - s) // 2, (h - s) // 2, (w + s) // 2,
-                      (h + s) // 2))
-  image = image.resize((resolution, resolution), Image.LANCZOS)
-  return np.asarray(image, np.uint8).reshape(resolution, resolution,
-                                             channels)
+  crop_h, crop_w = crop_size(h, w, out_h, out_w)
+  image = image.crop(((w - crop_w) // 2, (h - crop_h) // 2,
+                      (w + crop_w) // 2, (h + crop_h) // 2))
+  image = image.resize((out_w, out_h), Image.LANCZOS)
+  return np.asarray(image, np.uint8).reshape(out_h, out_w, channels)
 
 
 def output_dirs(targets: list[str], outdir: str) -> list[pathlib.Path]:

@@ -23,6 +23,7 @@ import numpy as np
 from sg3jax import analysis
 from sg3jax.cli import common
 from sg3jax.cli import command
+from sg3jax.resolution import image_shape
 from sg3jax.training import checkpoints
 
 # Flags of this command only (the sg3jax script imports several commands).
@@ -74,9 +75,9 @@ def sticking_images(module, variables: dict, seed: int, *,
                     rows: tuple[int, int] | None = None,
                     batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
   """(centre | average `[H, 2W, C]`, strip `[rows, T, C]`), uint8."""
-  res = module.img_resolution
-  column = res // 2 if column is None else column
-  rows = analysis.default_segment(res) if rows is None else rows
+  height, width = image_shape(module.img_resolution)
+  column = width // 2 if column is None else column
+  rows = analysis.default_segment(height) if rows is None else rows
   interp_seeds = [seed, seed + 1] if interp_seeds is None else interp_seeds
 
   z = analysis.seed_latents([seed], module.z_dim)[0]

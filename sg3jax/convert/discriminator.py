@@ -9,6 +9,9 @@ import numpy as np
 
 from sg3jax.convert import state_dict as sd
 from sg3jax.networks import stylegan2
+from sg3jax.resolution import image_shape
+from sg3jax.resolution import parse_resolution
+from sg3jax.resolution import short_side
 
 _DICT_KWARGS = ("block_kwargs", "mapping_kwargs", "epilogue_kwargs")
 
@@ -22,6 +25,9 @@ def discriminator_from_kwargs(init_kwargs: Mapping, **overrides
   from its config (`D.freeze_layers`, see `stylegan2.frozen_layer_names`).
   """
   kwargs = {**dict(init_kwargs), **overrides}
+  if "img_resolution" in kwargs:  # a JSON list (H, W) -> a tuple
+    kwargs["img_resolution"] = parse_resolution(kwargs["img_resolution"],
+                                                what="img_resolution")
   for key in _DICT_KWARGS:
     kwargs[key] = dict(kwargs.get(key) or {})
   kwargs["block_kwargs"].pop("freeze_layers", None)
@@ -37,8 +43,8 @@ def discriminator_from_kwargs(init_kwargs: Mapping, **overrides
 
 def abstract_variables(module: stylegan2.Discriminator) -> dict:
   """The discriminator's variables as shapes and dtypes (nothing computed)."""
-  res = module.img_resolution
-  img = jnp.zeros((1, res, res, module.img_channels))
+  img = jnp.zeros((1, *image_shape(module.img_resolution),
+                   module.img_channels))
   return jax.eval_shape(lambda: module.init(jax.random.key(0), img,
                                             jnp.zeros((1, module.c_dim))))
 
@@ -52,7 +58,7 @@ def _computed_buffers(module: stylegan2.Discriminator
     names.append(f"b{res}.resample_filter")
     layers = ["conv0", "conv1"] + (["skip"] if module.architecture ==
                                    "resnet" else [])
-    if res == module.img_resolution:
+    if res == short_side(module.img_resolution):
       layers.append("fromrgb")
     names += [f"b{res}.{layer}.resample_filter" for layer in layers]
   names.append("b4.conv.resample_filter")

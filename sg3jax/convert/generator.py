@@ -13,6 +13,7 @@ from sg3jax.networks import StyleGAN2Generator
 from sg3jax.networks import stylegan2
 from sg3jax.networks import synthesis_network
 from sg3jax.networks import SynthesisLayer
+from sg3jax.resolution import parse_resolution
 
 _TOP_LEVEL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
 # sg3jax class names (as network checkpoints record them) -> modules.
@@ -47,7 +48,10 @@ def generator_from_kwargs(init_kwargs: Mapping, *,
   missing = [k for k in _TOP_LEVEL if k not in kwargs]
   if missing:
     raise ValueError(f"generator init kwargs: missing {missing}")
-  top = {k: int(kwargs.pop(k)) for k in _TOP_LEVEL}
+  top = {k: int(kwargs.pop(k)) for k in _TOP_LEVEL if k != "img_resolution"}
+  # An int (square, official) or a JSON list (H, W) -> a tuple.
+  top["img_resolution"] = parse_resolution(kwargs.pop("img_resolution"),
+                                           what="img_resolution")
   mapping_kwargs = dict(kwargs.pop("mapping_kwargs", {}) or {})
   synthesis_kwargs = {**kwargs, **overrides}
   generator = GENERATOR_CLASSES[class_name](**top,

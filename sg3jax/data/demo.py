@@ -7,9 +7,20 @@ resolution, so `demo:16` shows the same shapes as `demo:64` at a lower
 sampling rate (with edges no sharper than about a pixel). Nothing is
 downloaded or written: `open_dataset("demo:32")` draws the images in memory
 (about a second at 64² on 2 cores).
+
+Non-square (`demo:32x64`, see `sg3jax.resolution`): the unit is the short
+side; the canvas extends symmetrically along the long axis, the shapes'
+centres spread over it (a centre's offset from the middle scales with the
+aspect ratio); shapes and the background gradient keep their size per
+unit, so shapes stay round.
 """
 
 import numpy as np
+
+from sg3jax.resolution import aspect
+from sg3jax.resolution import image_shape
+from sg3jax.resolution import parse_resolution
+from sg3jax.resolution import Resolution
 
 CLASS_NAMES = ("disc", "square", "ring")
 DEFAULT_RESOLUTION = 32
@@ -58,11 +69,27 @@ def draw_parameters(num_images: int = NUM_IMAGES,
   }
 
 
-def _render(p: dict[str, np.ndarray], resolution: int) -> np.ndarray:
-  """Draws the images of parameters `p`: float32 `[N, R, R, 3]` in [0, 1]."""
-  coords = (np.arange(resolution, dtype=np.float32) + 0.5) / resolution
-  x = coords[None, None, :]  # [1, 1, R]
-  y = coords[None, :, None]  # [1, R, 1]
+def _axis(n: int, unit: int, stretch: float) -> np.ndarray:
+  """Pixel centres `[n]` along an axis of `n` pixels, in units of `unit`
+  pixels, centred on 0.5 (a square's [0, 1] when n == unit)."""
+  coords = (np.arange(n, dtype=np.float32) + 0.5) / unit
+  if stretch != 1:
+    coords = coords - np.float32((stretch - 1) / 2)
+  return coords
+
+
+def _spread(centres: np.ndarray, stretch: float) -> np.ndarray:
+  """Shape centres `[N]` spread along an axis `stretch` times the unit."""
+  return centres if stretch == 1 else 0.5 + (centres - 0.5) * stretch
+
+
+def _render(p: dict[str, np.ndarray], resolution: Resolution) -> np.ndarray:
+  """Draws the images of parameters `p`: float32 `[N, H, W, 3]` in [0, 1]."""
+  height, width = image_shape(resolution)
+  unit = min(height, width)
+  stretch_y, stretch_x = aspect(resolution)
+  x = _axis(width, unit, stretch_x)[None, None, :]  # [1, 1, W]
+  y = _axis(height, unit, stretch_y)[None, :, None]  # [1, H, 1]
   f32 = lambda a: np.asarray(a, np.float32)[:, None, None]  # [N] → [N, 1, 1]
   # [N, 3] → [N, 1, 1, 3]
   rgb = lambda a: np.asarray(a, np.float32)[:, None, None, :]
@@ -73,7 +100,8 @@ def _render(p: dict[str, np.ndarray], resolution: int) -> np.ndarray:
   background = rgb(p["bg_from"]) + (rgb(p["bg_to"]) - rgb(p["bg_from"])) * t
 
   # Signed distance to each image's shape (negative inside), image units.
-  dx, dy = x - f32(p["center"][:, 0]), y - f32(p["center"][:, 1])
+  dx = x - f32(_spread(p["center"][:, 0], stretch_x))
+  dy = y - f32(_spread(p["center"][:, 1], stretch_y))
   radius = f32(p["radius"])
   dist = np.sqrt(dx * dx + dy * dy)
   cos, sin = f32(np.cos(p["angle"])), f32(np.sin(p["angle"]))
@@ -87,7 +115,7 @@ def _render(p: dict[str, np.ndarray], resolution: int) -> np.ndarray:
 
   # Soft edge: a linear ramp about 3.5% of the image wide (never under 1.25
   # pixels, which anti-aliases the smallest resolutions).
-  edge = max(0.035, 1.25 / resolution)
+  edge = max(0.035, 1.25 / unit)
   alpha = np.clip(0.5 - sdf / edge, 0, 1)[..., None]
   # Lit from the top left: brighter towards (-1, -1), darker away from it.
   shade = np.clip(1 - 0.35 * (dx + dy) / radius, 0.55, 1.3)[..., None]
@@ -95,29 +123,32 @@ def _render(p: dict[str, np.ndarray], resolution: int) -> np.ndarray:
   return background * (1 - alpha) + color * alpha
 
 
-def demo_images(resolution: int = DEFAULT_RESOLUTION, *,
+def demo_images(resolution: Resolution = DEFAULT_RESOLUTION, *,
                 num_images: int = NUM_IMAGES,
                 seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
   """The demo images and their shape classes (0 disc, 1 square, 2 ring).
 
   Args:
-    resolution: image size R, a power of two in [8, 128].
+    resolution: image size R, a power of two in [8, 128], or a non-square
+      (H, W) whose sides are in [8, 128] (`sg3jax.resolution`).
     num_images: how many images N.
     seed: the random seed of the parameters (the dataset is deterministic).
 
   Returns:
-    images: uint8 `[N, R, R, 3]`.
+    images: uint8 `[N, R, R, 3]` (`[N, H, W, 3]`).
     classes: int64 `[N]`, balanced over `CLASS_NAMES`.
   """
-  if (not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION
-      or resolution & (resolution - 1)):
+  shape = image_shape(parse_resolution(resolution))
+  if (not all(MIN_RESOLUTION <= n <= MAX_RESOLUTION for n in shape)
+      or min(shape) & (min(shape) - 1)):
     raise ValueError(
         f"resolution: expected a power of two in [{MIN_RESOLUTION}, "
-        f"{MAX_RESOLUTION}] for the demo dataset, got {resolution}")
+        f"{MAX_RESOLUTION}] (or HxW with sides in that range) for the demo "
+        f"dataset, got {resolution}")
   if num_images < 1:
     raise ValueError(f"num_images: expected >= 1, got {num_images}")
   params = draw_parameters(num_images, seed)
-  images = np.empty((num_images, resolution, resolution, 3), np.uint8)
+  images = np.empty((num_images, *shape, 3), np.uint8)
   for start in range(0, num_images, _CHUNK):
     chunk = {k: v[start:start + _CHUNK] for k, v in params.items()}
     images[start:start + _CHUNK] = np.round(_render(chunk, resolution) * 255)

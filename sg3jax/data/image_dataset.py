@@ -24,6 +24,10 @@ import numpy as np
 from PIL import Image
 
 from sg3jax.data import demo
+from sg3jax.resolution import format_resolution
+from sg3jax.resolution import image_shape
+from sg3jax.resolution import parse_resolution
+from sg3jax.resolution import Resolution
 
 # PIL modes the loader accepts and their channel counts; `sg3jax dataset`
 # converts anything else (palette, CMYK, 16-bit) to L or RGB.
@@ -89,32 +93,43 @@ def _is_power_of_two(n: int) -> bool:
   return n >= 1 and n & (n - 1) == 0
 
 
-class _ShapeCheck:
-  """Checks that images are square, power-of-two and alike, naming files."""
+def _describe(height: int, width: int) -> str:
+  """A size in messages: "8x8" (square), "32x64 (height x width)"."""
+  if height == width:
+    return f"{width}x{height}"
+  return f"{height}x{width} (height x width)"
 
-  def __init__(self, resolution: int | None):
+
+class _ShapeCheck:
+  """Checks that images have one valid resolution (a power-of-two square,
+  or a non-square `sg3jax.resolution`) and channel count, naming files."""
+
+  def __init__(self, resolution: Resolution | None):
     self.resolution = resolution
     self.shape = None  # [H, W, C] of the first image
     self.first = None  # where the first image came from
 
   def __call__(self, where: str, shape: Sequence[int]) -> None:
     height, width, channels = shape
-    if height != width:
-      raise ValueError(f"{where}: expected a square image, got {width}x"
-                       f"{height} (width x height)")
-    if self.resolution is not None and height != self.resolution:
-      raise ValueError(f"{where}: expected resolution {self.resolution}x"
-                       f"{self.resolution} (the requested resolution), got "
-                       f"{width}x{height}")
+    if self.resolution is not None and (
+        (height, width) != image_shape(self.resolution)):
+      raise ValueError(f"{where}: expected resolution "
+                       f"{_describe(*image_shape(self.resolution))} (the "
+                       f"requested resolution), got {_describe(height, width)}")
     if self.shape is None:
-      if not _is_power_of_two(height):
+      if height != width:
+        parse_resolution((height, width), what=where)
+      elif not _is_power_of_two(height):
         raise ValueError(f"{where}: expected a power-of-two resolution, "
                          f"got {width}x{height}")
       self.shape, self.first = tuple(shape), where
       return
-    if height != self.shape[0]:
-      raise ValueError(f"{where}: expected {self.shape[0]}x{self.shape[0]} "
-                       f"like {self.first}, got {width}x{height}")
+    first_h, first_w = self.shape[:2]
+    if (height, width) != (first_h, first_w):
+      kind = "square" if first_h == first_w else "non-square"
+      raise ValueError(f"{where}: expected {_describe(first_h, first_w)} "
+                       f"like {self.first} (a {kind} image), got "
+                       f"{_describe(height, width)}")
     if channels != self.shape[2]:
       raise ValueError(f"{where}: expected {self.shape[2]} channels like "
                        f"{self.first}, got {channels}")
@@ -243,7 +258,8 @@ class _FileBackend(_Backend):
   threads can share it; decoding happens outside the lock.
   """
 
-  def __init__(self, path: str, kind: str, *, resolution: int | None,
+  def __init__(self, path: str, kind: str, *,
+               resolution: Resolution | None,
                use_labels: bool):
     self._path = path
     self._kind = kind
@@ -305,7 +321,7 @@ class _FileBackend(_Backend):
     with open(self._where(fname), "rb") as f:
       return f.read()
 
-  def _scan(self, resolution: int | None) -> tuple[int, int, int]:
+  def _scan(self, resolution: Resolution | None) -> tuple[int, int, int]:
     """Reads every image header; returns the common shape `[H, W, C]`."""
     check = _ShapeCheck(resolution)
     for fname in self._fnames:
@@ -350,7 +366,8 @@ class _TfdsBackend(_Backend):
   ClassLabel (one-hot) or a float vector.
   """
 
-  def __init__(self, directory: str, split: str, *, resolution: int | None,
+  def __init__(self, directory: str, split: str, *,
+               resolution: Resolution | None,
                use_labels: bool):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     self._where = f"{_TFDS_PREFIX}{directory}:{split}"
@@ -479,20 +496,22 @@ class _ArrayBackend(_Backend):
     return label
 
 
-def _open_demo(option: str | None, *, resolution: int | None,
+def _open_demo(option: str | None, *, resolution: Resolution | None,
                use_labels: bool) -> _ArrayBackend:
   size = demo.DEFAULT_RESOLUTION if resolution is None else resolution
   if option is not None:
     try:
-      size = int(option)
+      size = parse_resolution(option)
     except ValueError:
-      raise ValueError(f"path: expected 'demo' or 'demo:RESOLUTION', got "
-                       f"'demo:{option}'") from None
+      raise ValueError(f"path: expected 'demo', 'demo:RESOLUTION' or "
+                       f"'demo:HxW', got 'demo:{option}'") from None
     if resolution is not None and size != resolution:
-      raise ValueError(f"resolution: expected {size} for 'demo:{option}' "
-                       f"(or no resolution), got {resolution}")
+      raise ValueError(f"resolution: expected {format_resolution(size)} for "
+                       f"'demo:{option}' (or no resolution), got "
+                       f"{format_resolution(resolution)}")
   images, classes = demo.demo_images(size)
-  return _ArrayBackend(f"demo{size}", images, classes, use_labels=use_labels)
+  return _ArrayBackend(f"demo{format_resolution(size)}", images, classes,
+                       use_labels=use_labels)
 
 
 class ImageDataset:
@@ -526,8 +545,9 @@ class ImageDataset:
     return self._backend.image_shape
 
   @property
-  def resolution(self) -> int:
-    return self.image_shape[0]
+  def resolution(self) -> Resolution:
+    """The images' size: an int if square, else `(H, W)`."""
+    return parse_resolution(self.image_shape[:2])
 
   @property
   def num_channels(self) -> int:
@@ -576,7 +596,7 @@ class ImageDataset:
             f"label_dim={self.label_dim}, mirror={self._mirror})")
 
 
-def open_dataset(path: str, *, resolution: int | None = None,
+def open_dataset(path: str, *, resolution: Resolution | str | None = None,
                  use_labels: bool = False, max_size: int | None = None,
                  mirror: bool = False) -> ImageDataset:
   """Opens an image dataset for training.
@@ -590,14 +610,15 @@ def open_dataset(path: str, *, resolution: int | None = None,
       - `tfds:DIR[:SPLIT]`: a prepared tfds version directory in
         array_record format (split default 'train'), with features `image`
         and optionally `label`;
-      - `demo` or `demo:RESOLUTION`: the embedded demo dataset (2000 RGB
-        images of discs, squares and rings, the 3 classes; resolution 32
-        unless given).
+      - `demo`, `demo:RESOLUTION` or `demo:HxW`: the embedded demo dataset
+        (2000 RGB images of discs, squares and rings, the 3 classes;
+        resolution 32 unless given).
       `dataset.json` holds `{"labels": [[fname, label], ...]}` with fname
       relative to the root; a label is an int class (made one-hot, label_dim
       = the largest class + 1) or a list of floats.
-    resolution: the expected image size, or None to take the first
-      image's. Images are never resized (see `sg3jax dataset`).
+    resolution: the expected image size (N, "HxW" or (H, W), see
+      `sg3jax.resolution`), or None to take the first image's. Images are
+      never resized (see `sg3jax dataset`).
     use_labels: return the labels; False gives labels of shape `[0]`.
     max_size: keep at most this many images: the official subset (the first
       max_size of a seed-0 shuffle, in storage order). Applied before mirror.
@@ -609,14 +630,16 @@ def open_dataset(path: str, *, resolution: int | None = None,
 
   Raises:
     ValueError: naming the file (or record) and what is wrong, with expected
-      and actual values: path not found, no images, an image that is not
-      square, not a power of two, not the requested or the first image's
-      resolution, with other channels than the first image, unreadable or
+      and actual values: path not found, no images, an image whose size is
+      not a resolution (a power-of-two square or a valid non-square HxW),
+      not the requested or the first image's resolution, with other channels than the first image, unreadable or
       corrupt; labels requested but missing, or an image without a label.
   """
-  if resolution is not None and not _is_power_of_two(resolution):
-    raise ValueError(f"resolution: expected a power of two or None, got "
-                     f"{resolution}")
+  if resolution is not None:
+    resolution = parse_resolution(resolution)
+    if isinstance(resolution, int) and not _is_power_of_two(resolution):
+      raise ValueError(f"resolution: expected a power of two, HxW or None, "
+                       f"got {resolution}")
   if max_size is not None and max_size < 1:
     raise ValueError(f"max_size: expected >= 1 or None, got {max_size}")
   kind, location, option = parse_source(path)

@@ -28,6 +28,7 @@ import tqdm
 
 from sg3jax.data import demo
 from sg3jax.data import image_dataset
+from sg3jax import resolution as resolution_lib
 
 TRANSFORMS = ("center-crop", "center-crop-wide")
 
@@ -105,10 +106,13 @@ def _iterate_zip(path: str, fnames: list[str]) -> Iterator[SourceImage]:
                         labels.get(fname))
 
 
-def _iterate_demo(resolution: int) -> Iterator[SourceImage]:
+def _iterate_demo(resolution: resolution_lib.Resolution
+                  ) -> Iterator[SourceImage]:
   images, classes = demo.demo_images(resolution)
   for i, (image, cls) in enumerate(zip(images, classes)):
-    yield SourceImage(f"demo:{resolution} image {i}", image, int(cls))
+    yield SourceImage(
+        f"demo:{resolution_lib.format_resolution(resolution)} image {i}",
+                      image, int(cls))
 
 
 def _iterate_tfds(directory: str, split: str) -> Iterator[SourceImage]:
@@ -138,10 +142,11 @@ def open_source(source: str) -> tuple[int, Iterator[SourceImage]]:
                                                       argument="source")
   if kind == "demo":
     try:
-      resolution = int(option or demo.DEFAULT_RESOLUTION)
+      resolution = resolution_lib.parse_resolution(
+          option or demo.DEFAULT_RESOLUTION)
     except ValueError:
-      raise ValueError(f"source: expected 'demo' or 'demo:RESOLUTION', got "
-                       f"{source!r}") from None
+      raise ValueError(f"source: expected 'demo', 'demo:RESOLUTION' or "
+                       f"'demo:HxW', got {source!r}") from None
     return demo.NUM_IMAGES, _iterate_demo(resolution)
   if kind == "tfds":
     if not os.path.isdir(location):
@@ -176,7 +181,8 @@ def make_transform(transform: str | None,
 
   Args:
     transform: None (resize to `resolution`, if given), 'center-crop' (the
-      largest centred square, resized to `resolution`) or
+      largest centred region of the output's aspect W / H, a square for a
+      square output, resized to `resolution`) or
       'center-crop-wide' (as the official tool: the centre round(W * h / w)
       rows of a w x h source, resized to W x H and centred on a black W x W
       canvas; sources narrower than W or with fewer than H such rows are
@@ -195,9 +201,9 @@ def make_transform(transform: str | None,
   width, height = resolution
 
   def center_crop(img: np.ndarray) -> np.ndarray:
-    crop = min(img.shape[:2])
-    top, left = (img.shape[0] - crop) // 2, (img.shape[1] - crop) // 2
-    return _resize(img[top:top + crop, left:left + crop], width, height)
+    crop_h, crop_w = resolution_lib.crop_size(*img.shape[:2], height, width)
+    top, left = (img.shape[0] - crop_h) // 2, (img.shape[1] - crop_w) // 2
+    return _resize(img[top:top + crop_h, left:left + crop_w], width, height)
 
   def center_crop_wide(img: np.ndarray) -> np.ndarray | None:
     rows = int(np.round(width * img.shape[0] / img.shape[1]))
@@ -264,18 +270,22 @@ class _Writer:
 
 
 def _check_attributes(where: str, img: np.ndarray,
-                      first: tuple[str, tuple[int, ...]] | None) -> None:
-  """Square, power-of-two, L or RGB, and like the first image."""
+                      first: tuple[str, tuple[int, ...]] | None, *,
+                      non_square: bool) -> None:
+  """Square and power-of-two (or, when `non_square` was asked for, a
+  non-square `sg3jax.resolution`), L or RGB, and like the first image."""
   height, width = img.shape[:2]
   channels = img.shape[2] if img.ndim == 3 else 1
   if first is None:
-    if width != height:
+    if width != height and non_square:
+      resolution_lib.parse_resolution((height, width), what=where)
+    elif width != height:
       raise ValueError(f"{where}: expected a square image after crop and "
                        f"resize, got {width}x{height} (use --transform or "
-                       "--resolution)")
+                       "--resolution, which may be non-square)")
     if channels not in (1, 3):
       raise ValueError(f"{where}: expected 1 or 3 channels, got {channels}")
-    if width & (width - 1):
+    if width == height and width & (width - 1):
       raise ValueError(f"{where}: expected a power-of-two size after crop "
                        f"and resize, got {width}x{height} (use "
                        "--resolution)")
@@ -299,7 +309,9 @@ def convert_dataset(source: str, dest: str, *,
       `tfds:DIR[:SPLIT]` (see `open_source`).
     dest: a `.zip` path (an uncompressed zip) or a folder; it must not exist
       or be empty.
-    resolution: output size, N or (W, H); None keeps the source size.
+    resolution: output size, N or (W, H) (official order; non-square: see
+      `sg3jax.resolution`); None keeps the source size, which must then be
+      a power-of-two square.
     transform: None, 'center-crop' or 'center-crop-wide' (see
       `make_transform`).
     max_images: read at most this many source images.
@@ -329,7 +341,8 @@ def convert_dataset(source: str, dest: str, *,
       img = transform_image(item.image)
       if img is None:
         continue
-      _check_attributes(item.where, img, first)
+      _check_attributes(item.where, img, first, non_square=(
+          resolution is not None and resolution[0] != resolution[1]))
       if first is None:
         first = (item.where, (img.shape[0], img.shape[1],
                               img.shape[2] if img.ndim == 3 else 1))

@@ -21,6 +21,15 @@ transformed images through its input transform and compare them exactly as
 the official `compute_equivariance_metrics` does; `compute_equivariance`
 is the batched, device-sharded sampling loop behind `eqt50k_int`,
 `eqt50k_frac` and `eqr50k` (see `sg3jax.metrics.metric_main`).
+
+Non-square images (H != W, see `sg3jax.resolution`): a generator's input
+transform moves content in units of the short side S on both axes (its
+pixels are square), so `eq_terms` takes translations in units of S and
+hands the operators fractions of the width and height (t S / W, t S / H);
+`apply_affine_transformation` reads `mat` in square-pixel coordinates and
+conjugates it into the sampling grid's per-axis normalized coordinates, so
+a rotation rotates (rather than shears) a non-square image. Square images
+take exactly the official path.
 """
 
 import functools
@@ -37,6 +46,8 @@ from jax.sharding import PartitionSpec as P
 
 from sg3jax.metrics import metric_utils
 from sg3jax.ops import grid_sample
+from sg3jax.resolution import Resolution
+from sg3jax.resolution import short_side
 
 
 KINDS = ("int", "frac", "rot")
@@ -352,7 +363,10 @@ def apply_affine_transformation(x: jax.typing.ArrayLike,
 
   Args:
     x: images `[N, H, W, C]`.
-    mat: `[3, 3]` affine map; may be traced.
+    mat: `[3, 3]` affine map; may be traced. For H != W it acts on
+      square-pixel coordinates in units of the short side (a rotation
+      rotates), and is conjugated by diag(W, H) / S into the grid's
+      normalized coordinates.
     up: upsampling factor (static).
     **filter_kwargs: `construct_affine_bandlimit_filter` keywords.
 
@@ -366,6 +380,10 @@ def apply_affine_transformation(x: jax.typing.ArrayLike,
   p = f.shape[0] // 2
 
   theta = jnp.linalg.inv(mat)
+  if h != w:
+    to_square = jnp.asarray(np.diag([w / min(h, w), h / min(h, w), 1.0]),
+                            x.dtype)
+    theta = jnp.linalg.inv(to_square) @ theta @ to_square
   theta = theta.at[:2, 2].multiply(2)
   theta = theta.at[0, 2].add(1 / up / w).at[1, 2].add(1 / up / h)
   theta = theta.at[0, :].multiply(w / (w + p / up * 2))
@@ -515,8 +533,10 @@ def eq_terms(G: nn.Module, variables: Mapping, ws: jax.typing.ArrayLike,
     kind: 'int', 'frac' or 'rot' (static).
     value: `[2]` translation (tx, ty) as fractions of the image size
       (for 'int' already rounded to whole pixels, as the official metric
-      rounds before use), or the angle in radians (scalar) for 'rot'. May be
-      traced; one transform for the whole batch, as the official.
+      rounds before use; for H != W in units of the short side S, the
+      network's unit: t S pixels along both axes), or the angle in radians
+      (scalar) for 'rot'. May be traced; one transform for the whole batch,
+      as the official.
     cutoff_scale: optional traced scale of every layer's filter cutoff
       (`SynthesisLayer` designs its filters with the jnp design then).
 
@@ -547,10 +567,22 @@ def eq_terms(G: nn.Module, variables: Mapping, ws: jax.typing.ArrayLike,
                     cutoff_scale)
     translate = (apply_integer_translation if kind == "int"
                  else apply_fractional_translation)
-    ref, mask = translate(reference, value[0], value[1])
+    ref, mask = translate(reference, *image_fractions(value,
+                                                       reference.shape[1:3]))
     diff = ref - image
   return (jnp.sum(jnp.square(diff) * mask, axis=(1, 2, 3)),
           jnp.sum(mask, axis=(1, 2, 3)))
+
+
+def image_fractions(value: jax.Array, size: tuple[int, int]
+                    ) -> tuple[jax.Array, jax.Array]:
+  """A translation `[2]` in units of the short side of images of `size`
+  (H, W) -> (fraction of W, fraction of H), the operators' arguments."""
+  h, w = size
+  if h == w:
+    return value[0], value[1]
+  s = min(h, w)
+  return value[0] * (s / w), value[1] * (s / h)
 
 
 def eq_squared_error(G: nn.Module, variables: Mapping,
@@ -581,20 +613,25 @@ def psnr(err_sum: jax.typing.ArrayLike, mask_sum: jax.typing.ArrayLike
 # Sampling (eqt50k_int, eqt50k_frac, eqr50k).
 
 
-def sample_transform(key: jax.Array, kind: str, *, img_resolution: int,
+def sample_transform(key: jax.Array, kind: str, *,
+                     img_resolution: Resolution,
                      translate_max: float = 0.125, rotate_max: float = 1.0
                      ) -> jax.Array:
   """One transform as the official draws it (its distribution, our RNG).
 
   'int': t ~ U[-1, 1)^2 * translate_max, rounded to whole pixels;
   'frac': the same unrounded; 'rot': angle ~ U[-1, 1) * rotate_max * pi.
+  Translations are in units of the short side S (the image size of a
+  square), so a non-square image moves by at most translate_max S pixels
+  along either axis, as its square S x S counterpart.
   """
   _check_kind(kind)
   if kind == "rot":
     return (jax.random.uniform(key, ()) * 2 - 1) * (rotate_max * np.pi)
   t = (jax.random.uniform(key, (2,)) * 2 - 1) * translate_max
   if kind == "int":
-    t = jnp.round(t * img_resolution) / img_resolution
+    res = short_side(img_resolution)
+    t = jnp.round(t * res) / res
   return t
 
 

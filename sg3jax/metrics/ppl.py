@@ -30,9 +30,10 @@ LPIPS_RESOLUTION = 256
 
 def lpips_input(img: jax.Array) -> jax.Array:
   """Generator images `[N, H, W, C]` in [-1, 1] -> `[N, h, w, 3]` in
-  [0, 255]: box-averaged by H // 256 when H > 256, gray repeated."""
+  [0, 255]: box-averaged by S // 256 when the side S = min(H, W) (the
+  official: H of its square images) exceeds 256, gray repeated."""
   n, h, w, c = img.shape
-  factor = h // LPIPS_RESOLUTION
+  factor = min(h, w) // LPIPS_RESOLUTION
   if factor > 1:
     img = img.reshape(n, h // factor, factor, w // factor, factor, c).mean(
         axis=(2, 4))

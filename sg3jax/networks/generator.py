@@ -9,10 +9,11 @@ import jax
 from sg3jax.networks import stylegan2_synthesis
 from sg3jax.networks.mapping import MappingNetwork
 from sg3jax.networks.synthesis import SynthesisNetwork
+from sg3jax.resolution import Resolution
 
 
 class Generator(nn.Module):
-  """z `[N, z_dim]`, c `[N, c_dim]` -> images `[N, res, res, channels]`.
+  """z `[N, z_dim]`, c `[N, c_dim]` -> images `[N, H, W, channels]`.
 
   Mirrors the official `Generator(z_dim, c_dim, w_dim, img_resolution,
   img_channels, mapping_kwargs, **synthesis_kwargs)`: `mapping_kwargs` go to
@@ -25,7 +26,7 @@ class Generator(nn.Module):
   z_dim: int
   c_dim: int  # 0 = unconditional
   w_dim: int
-  img_resolution: int
+  img_resolution: Resolution  # int (square) or (H, W)
   img_channels: int
   mapping_kwargs: Mapping = flax.core.FrozenDict()
   synthesis_kwargs: Mapping = flax.core.FrozenDict()
@@ -58,7 +59,7 @@ class Generator(nn.Module):
   def synthesize(self, ws: jax.Array, *, update_emas: bool = False,
                  cutoff_scale: jax.typing.ArrayLike | None = None
                  ) -> jax.Array:
-    """ws `[N, num_ws, w_dim]` -> images `[N, res, res, img_channels]`.
+    """ws `[N, num_ws, w_dim]` -> images `[N, H, W, img_channels]`.
 
     `cutoff_scale` (optional, may be traced) multiplies every layer's filter
     cutoff and designs the filters differentiably (see SynthesisLayer)."""
@@ -100,7 +101,7 @@ class StyleGAN2Generator(Generator):
 
   def synthesize(self, ws: jax.Array, *, update_emas: bool = False,
                  noise_mode: str | None = None) -> jax.Array:
-    """ws `[N, num_ws, w_dim]` -> images `[N, res, res, img_channels]`."""
+    """ws `[N, num_ws, w_dim]` -> images `[N, H, W, img_channels]`."""
     return self.synthesis(ws, update_emas=update_emas, noise_mode=noise_mode)
 
   def __call__(self, z: jax.Array, c: jax.Array | None = None, *,

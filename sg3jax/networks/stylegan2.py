@@ -15,6 +15,10 @@ import numpy as np
 from sg3jax import ops
 from sg3jax.networks.layers import FullyConnected
 from sg3jax.networks.mapping import normalize_2nd_moment
+from sg3jax.resolution import image_shape
+from sg3jax.resolution import parse_resolution
+from sg3jax.resolution import Resolution
+from sg3jax.resolution import short_side
 
 RESAMPLE_FILTER = (1, 3, 3, 1)
 
@@ -215,7 +219,13 @@ class DiscriminatorEpilogue(nn.Module):
 
 
 class Discriminator(nn.Module):
-  """images `[N, res, res, img_channels]`, c `[N, c_dim]` -> logits `[N, 1]`.
+  """images `[N, H, W, img_channels]`, c `[N, c_dim]` -> logits `[N, 1]`.
+
+  `img_resolution` is an int (square, official) or `(H, W)`: a non-square
+  D has the blocks (names, channels) of the square D of the short side S,
+  each on a canvas of the image's aspect, down to a non-square epilogue
+  (4 x 8 for 32x64) whose `fc` takes its C x 4 x 8 features, as the
+  rectangular forks of StyleGAN2-ADA do.
 
   Fields and defaults are the official constructor's; `block_kwargs`,
   `mapping_kwargs` and `epilogue_kwargs` go to the blocks, the label
@@ -224,7 +234,7 @@ class Discriminator(nn.Module):
   uses float16 there on CUDA); the epilogue is always float32.
   """
   c_dim: int
-  img_resolution: int
+  img_resolution: Resolution
   img_channels: int
   architecture: str = "resnet"
   channel_base: int = 32768
@@ -242,31 +252,34 @@ class Discriminator(nn.Module):
 
   @property
   def block_resolutions(self) -> list[int]:
-    log2 = int(np.log2(self.img_resolution))
+    """Block names' resolutions: the short side S ... 8."""
+    log2 = int(np.log2(short_side(self.img_resolution)))
     return [2 ** i for i in range(log2, 2, -1)]
 
   @nn.compact
   def __call__(self, img: jax.Array, c: jax.Array | None = None) -> jax.Array:
     n = img.shape[0]
-    expected = (self.img_resolution, self.img_resolution, self.img_channels)
+    res = short_side(parse_resolution(self.img_resolution,
+                                      what="img_resolution"))
+    expected = (*image_shape(self.img_resolution), self.img_channels)
     if img.ndim != 4 or img.shape[1:] != expected:
       raise ValueError(f"img: expected [N, {', '.join(map(str, expected))}], "
                        f"got {img.shape}")
     if self.architecture not in ("resnet", "orig"):
       raise ValueError("architecture: expected 'resnet' or 'orig', got "
                        f"{self.architecture!r}")
-    fp16_resolution = max(2 ** (int(np.log2(self.img_resolution)) + 1 -
+    fp16_resolution = max(2 ** (int(np.log2(res)) + 1 -
                                 self.num_fp16_res), 8)
     x = None
-    for res in self.block_resolutions:
+    for block_res in self.block_resolutions:
       dtype = jnp.bfloat16 if (self.mixed_precision and
-                               res >= fp16_resolution) else (
+                               block_res >= fp16_resolution) else (
                                    _at_least_float32(img.dtype))
       x = DiscriminatorBlock(
-          self.channels(res), self.channels(res // 2),
-          first=res == self.img_resolution, architecture=self.architecture,
+          self.channels(block_res), self.channels(block_res // 2),
+          first=block_res == res, architecture=self.architecture,
           conv_clamp=self.conv_clamp, dtype=dtype,
-          **dict(self.block_kwargs or {}), name=f"b{res}")(x, img)
+          **dict(self.block_kwargs or {}), name=f"b{block_res}")(x, img)
     cmap_dim = 0 if self.c_dim == 0 else (
         self.channels(4) if self.cmap_dim is None else self.cmap_dim)
     cmap = None
@@ -295,7 +308,7 @@ def frozen_layer_names(D: Discriminator, freeze_layers: int) -> list[str]:
                      f"{freeze_layers!r}")
   layers = []
   for res in D.block_resolutions:
-    names = (["fromrgb"] if res == D.img_resolution else []) + [
+    names = (["fromrgb"] if res == short_side(D.img_resolution) else []) + [
         "conv0", "conv1"] + (["skip"] if D.architecture == "resnet" else [])
     layers += [f"b{res}.{name}" for name in names]
   return layers[:freeze_layers]

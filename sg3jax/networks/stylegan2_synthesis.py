@@ -14,6 +14,13 @@ buffer, "none" adds nothing. The default (None) is "random" when the
 caller passes a "noise" RNG (`apply(..., rngs={"noise": key})`), else
 "const", so inference without RNGs is deterministic (gen_images.py's
 default).
+
+Non-square images (`img_resolution=(H, W)`, see `sg3jax.resolution`), as
+the rectangular forks of StyleGAN2-ADA do: every block keeps the name,
+channel count and layers of the square network of the short side S =
+min(H, W) (`b4` ... `bS`), and its feature maps are (r H / S) x (r W / S)
+for block `br`: the learned constant is 4 x 8 for a 32x64 network, the
+noise buffers have the block's shape, and upsampling doubles both axes.
 """
 
 import flax.linen as nn
@@ -26,6 +33,11 @@ from sg3jax.networks.layers import FullyConnected
 from sg3jax.networks.stylegan2 import Conv2dLayer
 from sg3jax.networks.stylegan2 import conv_up2
 from sg3jax.networks.stylegan2 import upsample2d
+from sg3jax.resolution import image_shape
+from sg3jax.resolution import parse_resolution
+from sg3jax.resolution import Resolution
+from sg3jax.resolution import scaled_shape
+from sg3jax.resolution import short_side
 
 NOISE_MODES = ("random", "const", "none")
 ARCHITECTURES = ("orig", "skip", "resnet")
@@ -75,7 +87,7 @@ def resolve_noise_mode(module: nn.Module, noise_mode: str | None) -> str:
 class SynthesisLayer(nn.Module):
   """Modulated 3x3 conv [up 2] + noise + bias/lrelu/clamp."""
   out_channels: int
-  resolution: int  # output resolution
+  resolution: Resolution  # output size: int (square) or (H, W)
   kernel_size: int = 3
   up: int = 1
   use_noise: bool = True
@@ -85,7 +97,8 @@ class SynthesisLayer(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array, *, noise_mode: str,
                gain: float = 1.0) -> jax.Array:
-    """x `[N, res / up, res / up, I]`, w `[N, w_dim]` -> `[N, res, res, O]`."""
+    """x `[N, H / up, W / up, I]`, w `[N, w_dim]` -> `[N, H, W, O]`, where
+    (H, W) = `resolution`."""
     in_channels = x.shape[-1]
     k = self.kernel_size
     styles = FullyConnected(in_channels, bias_init=1.0, name="affine")(w)
@@ -95,12 +108,12 @@ class SynthesisLayer(nn.Module):
     if self.use_noise:
       noise_const = self.variable(
           "buffers", "noise_const", lambda: jax.random.normal(
-              self.make_rng("params"), (self.resolution, self.resolution)))
+              self.make_rng("params"), image_shape(self.resolution)))
       strength = self.param("noise_strength", nn.initializers.zeros, ())
       if noise_mode == "random":
         noise = jax.random.normal(
             self.make_rng("noise"),
-            (x.shape[0], self.resolution, self.resolution, 1)) * strength
+            (x.shape[0], *image_shape(self.resolution), 1)) * strength
       elif noise_mode == "const":
         noise = (noise_const.value * strength)[None, :, :, None]
     x = modulated_conv2d(x, weight, styles, up=self.up, noise=noise)
@@ -133,7 +146,7 @@ class SynthesisBlock(nn.Module):
   """One resolution: [const | conv0 (up 2)], conv1, [torgb], [skip]."""
   in_channels: int  # 0 = the first block (4x4 constant input)
   out_channels: int
-  resolution: int
+  resolution: Resolution  # int (square) or (H, W) of this block
   img_channels: int
   is_last: bool
   architecture: str = "skip"
@@ -153,14 +166,15 @@ class SynthesisBlock(nn.Module):
   def __call__(self, x: jax.Array | None, img: jax.Array | None,
                ws: jax.Array, *, noise_mode: str
                ) -> tuple[jax.Array, jax.Array | None]:
-    """x `[N, res/2, res/2, in]`, img `[N, res/2, res/2, img_channels]`, ws
-    `[N, num_conv + num_torgb, w_dim]` -> (x `[N, res, res, out]`, img)."""
+    """x `[N, H/2, W/2, in]`, img `[N, H/2, W/2, img_channels]`, ws
+    `[N, num_conv + num_torgb, w_dim]` -> (x `[N, H, W, out]`, img), where
+    (H, W) = `resolution`."""
     layer = dict(resolution=self.resolution, use_noise=self.use_noise,
                  conv_clamp=self.conv_clamp)
     ws = ws.astype(self.dtype)
     if self.in_channels == 0:
       const = self.param("const", nn.initializers.normal(1.0), (
-          self.out_channels, self.resolution, self.resolution))  # official CHW
+          self.out_channels, *image_shape(self.resolution)))  # official CHW
       x = jnp.broadcast_to(const.transpose(1, 2, 0)[None].astype(self.dtype),
                            (ws.shape[0],) + const.shape[1:] + const.shape[:1])
       x = SynthesisLayer(self.out_channels, **layer, name="conv1")(
@@ -189,8 +203,9 @@ class SynthesisBlock(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-  """ws `[N, num_ws, w_dim]` -> images `[N, res, res, img_channels]`.
+  """ws `[N, num_ws, w_dim]` -> images `[N, H, W, img_channels]`.
 
+  `img_resolution` is an int (square) or (H, W) (see the module docstring).
   Fields and defaults are the official constructor's (`block_kwargs` such
   as `architecture`, `conv_clamp`, `use_noise` go to every block;
   `fused_modconv_default` and `fp16_channels_last` are accepted for
@@ -199,7 +214,7 @@ class SynthesisNetwork(nn.Module):
   CUDA); the images are float32.
   """
   w_dim: int
-  img_resolution: int
+  img_resolution: Resolution
   img_channels: int
   channel_base: int = 32768
   channel_max: int = 512
@@ -216,16 +231,20 @@ class SynthesisNetwork(nn.Module):
 
   @property
   def block_resolutions(self) -> list[int]:
-    return [2 ** i for i in range(2, int(np.log2(self.img_resolution)) + 1)]
+    """Block names' resolutions: 4 ... the short side."""
+    return [2 ** i for i in
+            range(2, int(np.log2(short_side(self.img_resolution))) + 1)]
 
   def block_kwargs(self) -> dict[str, dict]:
     """{official block name: SynthesisBlock fields}, lowest resolution first."""
-    log2 = int(np.log2(self.img_resolution))
+    res_max = short_side(self.img_resolution)
+    log2 = int(np.log2(res_max))
     fp16_resolution = max(2 ** (log2 + 1 - self.num_fp16_res), 8)
     return {f"b{res}": dict(
         in_channels=self.channels(res // 2) if res > 4 else 0,
-        out_channels=self.channels(res), resolution=res,
-        img_channels=self.img_channels, is_last=res == self.img_resolution,
+        out_channels=self.channels(res),
+        resolution=scaled_shape(self.img_resolution, res),
+        img_channels=self.img_channels, is_last=res == res_max,
         architecture=self.architecture, conv_clamp=self.conv_clamp,
         use_noise=self.use_noise,
         dtype=jnp.bfloat16 if (self.mixed_precision and
@@ -247,8 +266,9 @@ class SynthesisNetwork(nn.Module):
     if self.architecture not in ARCHITECTURES:
       raise ValueError(f"architecture: expected one of {ARCHITECTURES}, got "
                        f"{self.architecture!r}")
-    if 2 ** int(np.log2(self.img_resolution)) != self.img_resolution or (
-        self.img_resolution < 4):
+    res = short_side(parse_resolution(self.img_resolution,
+                                      what="img_resolution"))
+    if 2 ** int(np.log2(res)) != res or res < 4:
       raise ValueError(f"img_resolution: expected a power of 2 >= 4, got "
                        f"{self.img_resolution}")
     if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):

@@ -12,6 +12,30 @@ Variable collections:
   output (see `make_transform`).
 The low-pass filters are NumPy constants designed at trace time from the
 layer's static configuration, never variables.
+
+Non-square images (`img_resolution=(H, W)`, see `sg3jax.resolution`): the
+continuous signal lives on a plane whose unit is the short side S =
+min(H, W); the official square network is the case H = W = S. Choices:
+
+* Isotropic, as on a square: the frequency band (every layer's cutoff f_c,
+  stopband f_t, half-width f_h), the sampling rate s (samples per unit,
+  the same along both axes, so pixels stay square) and the low-pass
+  filters (the same separable or radial taps along x and y). The paper's
+  alias-free argument is about the band per unit length, and a rotation
+  (config R, EQ-R) needs the same band in every direction, so nothing in
+  the spectrum may depend on the axis.
+* Per axis: only the canvas. Layer i covers S_y = s_i H / S and S_x =
+  s_i W / S samples plus the same `margin_size` on every side (the margin
+  absorbs the filters' transients, which do not depend on the image
+  extent); the last two layers have exactly H x W samples (no margin),
+  which is the crop to H x W. Paddings of `filtered_lrelu` follow from
+  these sizes per axis (Appx. C.3 applied to each axis).
+* The schedule (f_c, f_t, s per layer, channel counts, the fp16 layers) is
+  the official one of a square network of resolution S: a 256x512
+  network has the layers of a 256x256 one on a twice-wider canvas.
+* The Fourier input is sampled on the non-square grid: pixel centres at
+  the same spacing 1/s on both axes, centred on the origin, with the same
+  frequencies (a disc of radius f_c,0) and phases.
 """
 
 import dataclasses
@@ -26,6 +50,12 @@ from sg3jax import ops
 from sg3jax.networks.layers import cross_device_mean
 from sg3jax.networks.layers import FullyConnected
 from sg3jax.networks.mapping import lerp
+from sg3jax.resolution import aspect
+from sg3jax.resolution import format_resolution
+from sg3jax.resolution import image_shape
+from sg3jax.resolution import parse_resolution
+from sg3jax.resolution import Resolution
+from sg3jax.resolution import short_side
 
 
 def make_transform(translate: tuple[float, float], angle_deg: float
@@ -44,27 +74,38 @@ class Schedule:
   stopbands: np.ndarray  # f_t[i]
   sampling_rates: np.ndarray  # s[i]
   half_widths: np.ndarray  # f_h[i]
-  sizes: np.ndarray  # spatial size incl. margins
+  sizes: np.ndarray  # `[num_layers + 1, 2]`: (height, width) incl. margins
   channels: np.ndarray
 
+  def size(self, idx: int) -> Resolution:
+    """Layer `idx`'s canvas: an int if square, else `(height, width)`."""
+    h, w = (int(v) for v in self.sizes[idx])
+    return h if h == w else (h, w)
 
-def synthesis_schedule(*, img_resolution: int, img_channels: int,
+
+def synthesis_schedule(*, img_resolution: Resolution, img_channels: int,
                        channel_base: int, channel_max: int, num_layers: int,
                        num_critical: int, first_cutoff: float,
                        first_stopband: float, last_stopband_rel: float,
                        margin_size: int) -> Schedule:
-  """Geometric progression of cutoffs and stopbands (paper Appx. F.1)."""
-  last_cutoff = img_resolution / 2
+  """Geometric progression of cutoffs and stopbands (paper Appx. F.1).
+
+  The spectrum is that of a square network of the short side S; a
+  non-square `(H, W)` scales each layer's canvas by (H / S, W / S) before
+  the margins (see the module docstring)."""
+  res = short_side(parse_resolution(img_resolution,
+                                    what="img_resolution"))
+  last_cutoff = res / 2
   last_stopband = last_cutoff * last_stopband_rel
   exponents = np.minimum(np.arange(num_layers + 1) /
                          (num_layers - num_critical), 1)
   cutoffs = first_cutoff * (last_cutoff / first_cutoff) ** exponents
   stopbands = first_stopband * (last_stopband / first_stopband) ** exponents
-  sampling_rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2,
-                                                      img_resolution))))
+  sampling_rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, res))))
   half_widths = np.maximum(stopbands, sampling_rates / 2) - cutoffs
-  sizes = sampling_rates + margin_size * 2
-  sizes[-2:] = img_resolution
+  sizes = np.stack([sampling_rates * a + margin_size * 2
+                    for a in aspect(img_resolution)], axis=1)
+  sizes[-2:] = image_shape(img_resolution)
   channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
   channels[-1] = img_channels
   return Schedule(cutoffs, stopbands, sampling_rates, half_widths, sizes,
@@ -72,16 +113,16 @@ def synthesis_schedule(*, img_resolution: int, img_channels: int,
 
 
 class SynthesisInput(nn.Module):
-  """Fourier features [N, size, size, channels] rotated/translated by w."""
+  """Fourier features [N, H, W, channels] rotated/translated by w."""
   w_dim: int
   channels: int
-  size: int
+  size: Resolution  # int (square) or (H, W)
   sampling_rate: float
   bandwidth: float
 
   @nn.compact
   def __call__(self, w: jax.Array) -> jax.Array:
-    """w `[N, w_dim]` -> `[N, size, size, channels]`."""
+    """w `[N, w_dim]` -> `[N, H, W, channels]`."""
     # Drawn once at init (the lambdas run only when the variable is new).
     freqs = self.variable("buffers", "freqs", lambda: self._init_freqs(
         self.make_rng("params"))).value  # [C, 2] (x, y)
@@ -103,12 +144,13 @@ class SynthesisInput(nn.Module):
     amplitudes = jnp.clip(1 - (jnp.linalg.norm(freqs, axis=2) - self.bandwidth)
                           / (self.sampling_rate / 2 - self.bandwidth), 0, 1)
 
-    # Pixel centres of an align_corners=False grid, in units of 1/s.
-    grid = ((np.arange(self.size) + 0.5) / self.size * 2 - 1) * (
-        0.5 * self.size / self.sampling_rate)
-    grid = jnp.asarray(grid, freqs.dtype)
-    x = (grid[None, None, :, None] * freqs[:, None, None, :, 0] +
-         grid[None, :, None, None] * freqs[:, None, None, :, 1])
+    # Pixel centres of an align_corners=False grid, in units of 1/s, per
+    # axis: the same spacing along both, each axis centred on 0.
+    grid_y, grid_x = (jnp.asarray(((np.arange(n) + 0.5) / n * 2 - 1) * (
+        0.5 * n / self.sampling_rate), freqs.dtype)
+                      for n in image_shape(self.size))
+    x = (grid_x[None, None, :, None] * freqs[:, None, None, :, 0] +
+         grid_y[None, :, None, None] * freqs[:, None, None, :, 1])
     x = x + phases[:, None, None, :]
     x = jnp.sin(x * (np.pi * 2)) * amplitudes[:, None, None, :]
     return x @ (weight / np.sqrt(self.channels))
@@ -154,11 +196,13 @@ class LayerGeometry:
 
 
 def layer_geometry(*, is_torgb: bool, is_critically_sampled: bool,
-                   in_size: int, out_size: int, in_sampling_rate: float,
+                   in_size: Resolution, out_size: Resolution,
+                   in_sampling_rate: float,
                    out_sampling_rate: float, conv_kernel: int,
                    filter_size: int, lrelu_upsampling: int,
                    use_radial_filters: bool) -> LayerGeometry:
-  """Up/down factors, filter lengths and padding (paper Appx. C.3, F)."""
+  """Up/down factors, filter lengths and padding (paper Appx. C.3, F);
+  sizes are an int (square) or (height, width), padded per axis."""
   tmp_rate = max(in_sampling_rate, out_sampling_rate) * (
       1 if is_torgb else lrelu_upsampling)
   up = int(np.rint(tmp_rate / in_sampling_rate))
@@ -170,15 +214,17 @@ def layer_geometry(*, is_torgb: bool, is_critically_sampled: bool,
   kernel = 1 if is_torgb else conv_kernel
   up_taps = filter_size * up if up > 1 and not is_torgb else 1
   down_taps = filter_size * down if down > 1 and not is_torgb else 1
-  pad_total = (out_size - 1) * down + 1
-  pad_total -= (in_size + kernel - 1) * up
-  pad_total += up_taps + down_taps - 2
-  pad_lo = (pad_total + up) // 2  # symmetric interpretation (Appx. C.3)
-  pad_hi = pad_total - pad_lo
+  padding = []
+  for n_in, n_out in zip(image_shape(in_size)[::-1],
+                         image_shape(out_size)[::-1]):  # x, then y
+    pad_total = (n_out - 1) * down + 1
+    pad_total -= (n_in + kernel - 1) * up
+    pad_total += up_taps + down_taps - 2
+    pad_lo = (pad_total + up) // 2  # symmetric interpretation (Appx. C.3)
+    padding += [int(pad_lo), int(pad_total - pad_lo)]
   return LayerGeometry(up, down, up_taps, down_taps,
                        use_radial_filters and not is_critically_sampled,
-                       tmp_rate, kernel,
-                       (int(pad_lo), int(pad_hi), int(pad_lo), int(pad_hi)))
+                       tmp_rate, kernel, tuple(padding))
 
 
 class SynthesisLayer(nn.Module):
@@ -189,8 +235,8 @@ class SynthesisLayer(nn.Module):
   use_fp16: bool  # among the num_fp16_res highest resolutions
   in_channels: int
   out_channels: int
-  in_size: int
-  out_size: int
+  in_size: Resolution  # int (square) or (height, width)
+  out_size: Resolution
   in_sampling_rate: float  # s
   out_sampling_rate: float
   in_cutoff: float  # f_c
@@ -249,8 +295,8 @@ class SynthesisLayer(nn.Module):
                update_emas: bool = False,
                cutoff_scale: jax.typing.ArrayLike | None = None
                ) -> jax.Array:
-    """x `[N, in_size, in_size, in_channels]`, w `[N, w_dim]` ->
-    `[N, out_size, out_size, out_channels]`. A `cutoff_scale` (scalar, may
+    """x `[N, in_h, in_w, in_channels]`, w `[N, w_dim]` ->
+    `[N, out_h, out_w, out_channels]` (`in_size` = (in_h, in_w), ...). A `cutoff_scale` (scalar, may
     be traced) designs the filters with `lowpass_filters_jnp`; None keeps
     the NumPy constants of `lowpass_filters`."""
     g = self.geometry
@@ -295,21 +341,22 @@ class SynthesisLayer(nn.Module):
   def filtered_lrelu_input(self, batch: int) -> jax.ShapeDtypeStruct:
     """Shape and dtype of the layer's filtered_lrelu input (the modulated
     conv's output) for a batch of `batch`."""
-    size = self.in_size + self.geometry.conv_kernel - 1
+    h, w = (n + self.geometry.conv_kernel - 1
+            for n in image_shape(self.in_size))
     dtype = (jnp.bfloat16 if self.mixed_precision and self.use_fp16
              else jnp.float32)
-    return jax.ShapeDtypeStruct((batch, size, size, self.out_channels),
-                                dtype)
+    return jax.ShapeDtypeStruct((batch, h, w, self.out_channels), dtype)
 
 
 class SynthesisNetwork(nn.Module):
-  """ws `[N, num_ws, w_dim]` -> images `[N, res, res, img_channels]`.
+  """ws `[N, num_ws, w_dim]` -> images `[N, H, W, img_channels]`.
 
-  Every layer's output is the `__call__` entry of its submodule in the
+  `img_resolution` is an int (square, official) or `(H, W)` (see the module
+  docstring for what a non-square network keeps isotropic). Every layer's output is the `__call__` entry of its submodule in the
   "intermediates" collection when applied with `capture_intermediates=True`.
   """
   w_dim: int
-  img_resolution: int
+  img_resolution: Resolution
   img_channels: int
   channel_base: int = 32768
   channel_max: int = 512
@@ -351,7 +398,7 @@ class SynthesisNetwork(nn.Module):
   @property
   def layer_names(self) -> list[str]:
     s = self.schedule
-    return [f"L{i}_{int(s.sizes[i])}_{int(s.channels[i])}"
+    return [f"L{i}_{format_resolution(s.size(i))}_{int(s.channels[i])}"
             for i in range(self.num_layers + 1)]
 
   def layer_kwargs(self) -> dict[str, dict]:
@@ -364,9 +411,9 @@ class SynthesisNetwork(nn.Module):
           w_dim=self.w_dim, is_torgb=idx == self.num_layers,
           is_critically_sampled=idx >= self.num_layers - self.num_critical,
           use_fp16=bool(s.sampling_rates[idx] * 2 ** self.num_fp16_res >
-                        self.img_resolution),
+                        short_side(self.img_resolution)),
           in_channels=int(s.channels[prev]), out_channels=int(s.channels[idx]),
-          in_size=int(s.sizes[prev]), out_size=int(s.sizes[idx]),
+          in_size=s.size(prev), out_size=s.size(idx),
           in_sampling_rate=int(s.sampling_rates[prev]),
           out_sampling_rate=int(s.sampling_rates[idx]),
           in_cutoff=float(s.cutoffs[prev]), out_cutoff=float(s.cutoffs[idx]),
@@ -408,7 +455,7 @@ class SynthesisNetwork(nn.Module):
     s = self.schedule
     dtype = jnp.promote_types(ws.dtype, jnp.float32)
     ws = ws.astype(dtype)
-    x = SynthesisInput(self.w_dim, int(s.channels[0]), int(s.sizes[0]),
+    x = SynthesisInput(self.w_dim, int(s.channels[0]), s.size(0),
                        float(s.sampling_rates[0]), float(s.cutoffs[0]),
                        name="input")(ws[:, 0])
     for idx, (name, kwargs) in enumerate(self.layer_kwargs().items()):

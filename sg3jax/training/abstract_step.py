@@ -22,6 +22,9 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from sg3jax import aot
+from sg3jax.resolution import image_shape
+from sg3jax.resolution import parse_resolution
+from sg3jax.resolution import Resolution
 from sg3jax.training import config as config_lib
 from sg3jax.training import loop
 from sg3jax.training import step as step_lib
@@ -30,9 +33,14 @@ from sg3jax.training import step as step_lib
 @dataclasses.dataclass(frozen=True)
 class DataShape:
   """What the networks need to know of a dataset (`loop.build_networks`)."""
-  resolution: int
+  resolution: Resolution
   num_channels: int = 3
   label_dim: int = 0
+
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    """`[H, W, C]` of every image."""
+    return (*image_shape(self.resolution), self.num_channels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +67,7 @@ def training_step(cfg: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
   if batch_gpu <= 0 or cfg.batch_size % (devices * batch_gpu):
     raise ValueError(f"batch_size {cfg.batch_size} must be a multiple of "
                      f"devices ({devices}) x batch_gpu ({batch_gpu})")
-  shape = DataShape(cfg.resolution, channels, label_dim)
+  shape = DataShape(parse_resolution(cfg.resolution), channels, label_dim)
   nets = loop.build_networks(cfg, shape)
   g_tx, d_tx = loop.optimizers(cfg, nets.D)
   loss = loop.loss_config(cfg)
@@ -73,7 +81,7 @@ def training_step(cfg: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
                                                                P("data"))
   z = np.zeros((1, nets.G.z_dim), np.float32)
   c = np.zeros((1, label_dim), np.float32)
-  img = np.zeros((1, cfg.resolution, cfg.resolution, channels), np.float32)
+  img = np.zeros((1, *shape.image_shape), np.float32)
 
   def fresh_state():
     g_init, d_init = jax.random.split(jax.random.key(0))
@@ -85,8 +93,8 @@ def training_step(cfg: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
   args = (
       aot.placed(jax.eval_shape(fresh_state), replicated),
       aot.placed(jax.eval_shape(lambda: jax.random.key(0)), replicated),
-      jax.ShapeDtypeStruct((batch, cfg.resolution, cfg.resolution, channels),
-                           jnp.uint8, sharding=sharded),
+      jax.ShapeDtypeStruct((batch, *shape.image_shape), jnp.uint8,
+                           sharding=sharded),
       jax.ShapeDtypeStruct((batch, label_dim), jnp.float32,
                            sharding=sharded),
       jax.ShapeDtypeStruct((batch, len(builder.phases), label_dim),

@@ -12,6 +12,8 @@ from typing import Any
 import ml_collections
 from ml_collections import config_dict
 
+from sg3jax.resolution import Resolution
+
 CONFIGS = ("stylegan3-t", "stylegan3-r", "stylegan2")
 
 # docs/configs.md, "Recommended configurations": R1 gamma by resolution,
@@ -60,7 +62,10 @@ def base_config(cfg: str = "stylegan3-t") -> ml_collections.ConfigDict:
   c.cfg = cfg
   # Data: a folder, an uncompressed zip, tfds:<dir>[:split] or demo[:res].
   c.data = "demo:32"
-  c.resolution = config_dict.placeholder(int)  # None: the dataset's
+  # None: the dataset's; N or "HxW" (e.g. "256x512", see sg3jax.resolution:
+  # the short side a power of two, the long side a multiple of a quarter
+  # of it); the dataset's images must have that size.
+  c.resolution = config_dict.placeholder(object)
   c.mirror = False
   c.use_labels = False
   c.max_size = config_dict.placeholder(int)
@@ -261,7 +266,8 @@ def generator_class(c: ml_collections.ConfigDict) -> str:
   return "StyleGAN2Generator" if c.cfg == "stylegan2" else "Generator"
 
 
-def generator_kwargs(c: ml_collections.ConfigDict, *, resolution: int,
+def generator_kwargs(c: ml_collections.ConfigDict, *,
+                     resolution: Resolution,
                      channels: int, label_dim: int) -> dict[str, Any]:
   """Official Generator init kwargs for a config and dataset."""
   common = dict(
@@ -293,7 +299,8 @@ def generator_overrides(c: ml_collections.ConfigDict) -> dict[str, Any]:
               mixed_precision=c.mixed_precision)
 
 
-def discriminator_kwargs(c: ml_collections.ConfigDict, *, resolution: int,
+def discriminator_kwargs(c: ml_collections.ConfigDict, *,
+                         resolution: Resolution,
                          channels: int, label_dim: int) -> dict[str, Any]:
   """Official Discriminator init kwargs for a config and dataset."""
   return dict(

@@ -166,8 +166,7 @@ def build_networks(cfg: ml_collections.ConfigDict, ds: data.ImageDataset
   g_init, d_init = jax.random.split(init_key)
   z = np.zeros((1, G.z_dim), np.float32)
   c = np.zeros((1, ds.label_dim), np.float32)
-  img = np.zeros((1, ds.resolution, ds.resolution, ds.num_channels),
-                 np.float32)
+  img = np.zeros((1, *ds.image_shape), np.float32)
   return Networks(G=G, D=D, g_kwargs=g_kwargs, d_kwargs=d_kwargs,
                   init=lambda: (jax.jit(G.init)(g_init, z, c),
                                 jax.jit(D.init)(d_init, img, c)))
@@ -290,7 +289,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
   state = jax.jit(lambda s: s, out_shardings=replicated)(state)
 
   labels = _label_table(ds)
-  grid = snapshots.grid_shape(ds.resolution, tuple(cfg.grid) or None)
+  grid = snapshots.grid_shape(ds.image_shape[:2], tuple(cfg.grid) or None)
   grid_idx = snapshots.grid_indices(labels, *grid, seed=cfg.seed)
   grid_z = np.random.RandomState(cfg.seed).randn(
       grid[0] * grid[1], G.z_dim).astype(np.float32)

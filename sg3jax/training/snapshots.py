@@ -1,7 +1,7 @@
 """Image grids of a run: reals.png, fakes_init.png, fakes<kimg>.png.
 
 The grid follows the official setup_snapshot_image_grid: gw x gh cells
-(clip(7680 // res, 7, 32) x clip(4320 // res, 4, 32) unless given), real
+(clip(7680 // W, 7, 32) x clip(4320 // H, 4, 32) unless given), real
 images in a seeded random order, or grouped by label for conditional data
 (each row one label); the fakes use the grid's labels and fixed latents.
 """
@@ -14,13 +14,15 @@ import numpy as np
 from PIL import Image
 
 
-def grid_shape(resolution: int, grid: tuple[int, int] | None = None
-               ) -> tuple[int, int]:
-  """(gw, gh): the official size unless `grid` is given."""
+def grid_shape(image_size: tuple[int, int],
+               grid: tuple[int, int] | None = None) -> tuple[int, int]:
+  """(gw, gh) for images of `image_size` (H, W): the official size (from
+  the width and the height) unless `grid` is given."""
   if grid:
     return grid
-  return (int(np.clip(7680 // resolution, 7, 32)),
-          int(np.clip(4320 // resolution, 4, 32)))
+  height, width = image_size
+  return (int(np.clip(7680 // width, 7, 32)),
+          int(np.clip(4320 // height, 4, 32)))
 
 
 def grid_indices(labels: np.ndarray, gw: int, gh: int, seed: int

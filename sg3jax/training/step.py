@@ -30,6 +30,7 @@ import optax
 from jax.sharding import PartitionSpec as P
 
 from sg3jax import data
+from sg3jax.resolution import image_shape
 from sg3jax.training import augment as augment_lib
 from sg3jax.training import losses
 
@@ -362,9 +363,9 @@ class StepBuilder:
       return self.G.apply(variables, ws, method=self.G.synthesize,
                           rngs={"noise": k_noise})
 
-    res = self.G.img_resolution
     pl_noise = losses.path_length_noise(
-        k_pl, (n, res, res, self.G.img_channels), ws.dtype)
+        k_pl, (n, *image_shape(self.G.img_resolution), self.G.img_channels),
+        ws.dtype)
     pl_lengths = losses.path_lengths(synthesize, ws, pl_noise)
     penalty, new_pl_mean = losses.path_length_penalty(
         pl_lengths, pl_mean, pl_decay=self.loss.pl_decay,
