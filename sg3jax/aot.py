@@ -67,6 +67,10 @@ CHIPS = {
 _DEFAULT_TOPOLOGY = {"v4": "v4:2x2x1", "v5e": "v5e:2x2", "v5p": "v5p:2x2x1",
                      "v6e": "v6e:2x2"}
 _GPU_TOPOLOGY = {"h100": "1x1x1", "h100x8": "1x1x8"}
+# libtpu's compile-only v4 topologies have a device per TensorCore (two per
+# chip, `core_on_chip` 0 and 1), not one per chip as v4's megacore runtime
+# shows; v5p's have one per chip.
+_DEVICES_PER_CHIP = {"v4": 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +80,25 @@ class Target:
   platform: str
   topology: str
   chip: Chip
+
+  @property
+  def num_chips(self) -> int:
+    """Chips in the topology: the product of its dimensions."""
+    count = 1
+    for dim in self.topology.split(":")[-1].split("x"):
+      count *= int(dim)
+    return count
+
+  @property
+  def num_devices(self) -> int:
+    """Compile-only devices of the topology (`devices(name)`)."""
+    generation = self.name.split(":")[0]
+    return self.num_chips * _DEVICES_PER_CHIP.get(generation, 1)
+
+  @property
+  def hbm_bytes_per_device(self) -> int:
+    """A device's share of its chip's HBM."""
+    return self.chip.hbm_bytes * self.num_chips // self.num_devices
 
 
 def target(name: str) -> Target:
@@ -125,7 +148,9 @@ class Compiled:
     arguments.
   optimal_seconds: XLA's time estimate (TPU only; None on GPU, and where
     XLA's is not positive).
-  seconds: compile wall-clock time.
+  seconds: compile wall-clock time (all tries).
+  compiler_options: the XLA options of the compile that gave this result
+    ({} for the defaults; see `GPU_FALLBACK_OPTIONS`).
   """
   target: str
   error: str | None = None
@@ -136,6 +161,7 @@ class Compiled:
   alias_bytes: int = 0
   optimal_seconds: float | None = None
   seconds: float = 0.0
+  compiler_options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
   @property
   def ok(self) -> bool:
@@ -154,8 +180,23 @@ def _first_lines(message: str, limit: int = 600) -> str:
   return message.strip()[:limit]
 
 
+# XLA GPU's Triton GEMM emitter can fail to tile a dot it chose to emit
+# (`INTERNAL: Couldn't find output tile sizes that satisfy hlo: %dot...`,
+# raised when XLA nests the GEMM fusion for its TritonGemmConfig): seen
+# here without a GPU (no autotuning) for the 256² StyleGAN3-T step's
+# synthesis/input dot; jax-ml/jax#34010 reports it on GPUs, and XLA's
+# maintainers advise keeping such dots out of Triton (openxla/xla#36792).
+# Then the compile is retried with these options (cuBLAS for every dot).
+GPU_TILING_ERROR = "Couldn't find output tile sizes"
+GPU_FALLBACK_OPTIONS = {"xla_gpu_enable_triton_gemm": False}
+
+
 def compile_for(name: str, fn: Callable[..., Any], *args: Any) -> Compiled:
   """Compiles `fn(*args)` for target `name` and reports what it needs.
+
+  On a GPU target a Triton GEMM tiling failure (`GPU_TILING_ERROR`) is
+  retried with `GPU_FALLBACK_OPTIONS`; `Compiled.compiler_options` says
+  which options gave the result.
 
   Args:
     name: a `target` name.
@@ -173,7 +214,13 @@ def compile_for(name: str, fn: Callable[..., Any], *args: Any) -> Compiled:
       traced = jax.jit(fn).trace(*args)
     lowered = traced.lower(lowering_platforms=(t.platform,))
     result.kernel_calls = lowered.as_text().count(KERNEL_CALLS[t.platform])
-    compiled = lowered.compile()
+    try:
+      compiled = lowered.compile()
+    except Exception as e:  # pylint: disable=broad-except
+      if t.platform != "cuda" or GPU_TILING_ERROR not in str(e):
+        raise
+      result.compiler_options = dict(GPU_FALLBACK_OPTIONS)
+      compiled = lowered.compile(compiler_options=GPU_FALLBACK_OPTIONS)
   except Exception as e:  # pylint: disable=broad-except
     result.error = _first_lines(f"{type(e).__name__}: {e}")
     result.seconds = time.perf_counter() - start
