@@ -37,8 +37,8 @@ WORKER = "sg3jax.training.abstract_step"
 # What an out-of-memory TPU compile says (XLA TPU checks the program's HBM
 # need at compile time; XLA GPU does not, so a GPU plan compares sizes).
 _OUT_OF_MEMORY = "RESOURCE_EXHAUSTED: Ran out of memory"
-# "... the total memory required for HLO temporaries (18.53G) ..." or
-# "Used 18.53G of 15.75G hbm": the temp an out-of-memory program asked for.
+# "... the total memory required for HLO temporaries (18.53G) exceeds
+# available HBM (15.75G)": the temp an out-of-memory program asked for.
 _OOM_TEMP = re.compile(r"HLO temporaries \(([\d.]+)([KMGT])\)")
 _UNITS = {"K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30, "T": 2 ** 40}
 
@@ -191,11 +191,12 @@ def step_case(cfg: ml_collections.ConfigDict, target: str, batch_gpu: int,
 def per_device_batch(cfg: ml_collections.ConfigDict, target: str) -> int:
   """The config's per-device batch on `target`: batch_gpu, or batch_size
   over the devices when batch_gpu is 0."""
-  batch_gpu = cfg.batch_gpu or cfg.batch_size // aot.target(target).num_devices
+  devices = aot.target(target).num_devices
+  batch_gpu = cfg.batch_gpu or cfg.batch_size // devices
   if batch_gpu <= 0:
     raise ValueError(f"batch_gpu: expected a positive per-device batch, got "
-                     f"{batch_gpu} (batch_size {cfg.batch_size} on "
-                     f"{aot.target(target).num_devices} devices)")
+                     f"{batch_gpu} (batch_size {cfg.batch_size} on {devices} "
+                     f"devices)")
   return batch_gpu
 
 
