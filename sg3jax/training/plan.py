@@ -235,15 +235,19 @@ def plan(cfg: ml_collections.ConfigDict, target: str, *,
   if batch_gpu <= 0:
     raise ValueError(f"batch_gpu: expected a positive integer, got "
                      f"{batch_gpu}")
-  names = phase_names(cfg)
-  cases = [step_case(cfg, target, batch_gpu)]
-  phase_cases = [step_case(cfg, target, batch_gpu, phases=(name,))
-                 for name in names]
-  results = compile_cases(cases + (phase_cases if phases else []), limits)
+  results = []
+
+  def cases():  # run_isolated asks for a case after the previous result
+    yield step_case(cfg, target, batch_gpu)
+    if phases or not fits(results[0], t.hbm_bytes_per_device):
+      for name in phase_names(cfg):
+        yield step_case(cfg, target, batch_gpu, phases=(name,))
+
+  for r in aot.run_isolated(WORKER, cases(), timeout_s=limits.timeout_s,
+                            max_bytes=limits.max_bytes):
+    results.append(r)
   result = Plan(target, describe(cfg), t.num_devices, batch_gpu,
                 t.hbm_bytes_per_device, results[0], results[1:])
-  if not result.fits and not phases:
-    result.phases = compile_cases(phase_cases, limits)
   for phase in result.phases:
     fits(phase, t.hbm_bytes_per_device)  # raises on a non-memory failure
   if search_max_batch:
