@@ -6,7 +6,7 @@ transport, error parsing).
 
 The compiled classes cost a fitting compile of the tiny step and four
 out-of-memory compiles (the oversized step and each phase alone), which
-XLA TPU ends early.
+XLA TPU ends early: 2.5 minutes on two loaded cores.
 """
 
 import contextlib
