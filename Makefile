@@ -9,7 +9,7 @@ WORKERS ?= 2
 # version, apart from the user's install.
 AOT_VENV ?= .venv-aot
 
-.PHONY: help setup aot-setup demo operator-demo sweep test test-slow compile-check bench lint clean
+.PHONY: help setup aot-setup demo operator-demo sweep test test-slow compile-check plan-table bench lint clean
 
 help:
 	@echo "make demo       set up, train the CPU quickstart (out/quickstart) and write images"
@@ -18,6 +18,7 @@ help:
 	@echo "make test       set up, then run the test suite (what CI runs)"
 	@echo "make test-slow  run only the tests marked slow"
 	@echo "make compile-check  compile every official filtered_lrelu layer for TPU v4/v5e/v5p/v6e and H100 (out/compile_check.json)"
+	@echo "make plan-table sg3jax plan of the official configs on v5e:2x4, v4, v6e, H100 (out/plan_table.md/.json; hours)"
 	@echo "make bench      time filtered_lrelu and G at StyleGAN3 shapes"
 	@echo "make lint       ruff (pyflakes rules)"
 
@@ -57,6 +58,9 @@ test-slow: setup
 
 compile-check: setup aot-setup
 	$(PY) experiments/compile_check.py --out=out/compile_check.json
+
+plan-table: setup aot-setup
+	$(PY) experiments/plan_table.py --out=out/plan_table
 
 bench: setup
 	$(PY) experiments/bench_filtered_lrelu.py

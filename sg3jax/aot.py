@@ -71,6 +71,10 @@ CHIPS = {
 _DEFAULT_TOPOLOGY = {"v4": "v4:2x2x1", "v5e": "v5e:2x2", "v5p": "v5p:2x2x1",
                      "v6e": "v6e:2x2"}
 _GPU_TOPOLOGY = {"h100": "1x1x1", "h100x8": "1x1x8"}
+# libtpu's compile-only v4 topologies have a device per TensorCore (two per
+# chip, `core_on_chip` 0 and 1), not one per chip as v4's megacore runtime
+# shows; v5p's have one per chip.
+_DEVICES_PER_CHIP = {"v4": 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +84,25 @@ class Target:
   platform: str
   topology: str
   chip: Chip
+
+  @property
+  def num_chips(self) -> int:
+    """Chips in the topology: the product of its dimensions."""
+    count = 1
+    for dim in self.topology.split(":")[-1].split("x"):
+      count *= int(dim)
+    return count
+
+  @property
+  def num_devices(self) -> int:
+    """Compile-only devices of the topology (`devices(name)`)."""
+    generation = self.name.split(":")[0]
+    return self.num_chips * _DEVICES_PER_CHIP.get(generation, 1)
+
+  @property
+  def hbm_bytes_per_device(self) -> int:
+    """A device's share of its chip's HBM."""
+    return self.chip.hbm_bytes * self.num_chips // self.num_devices
 
 
 def target(name: str) -> Target:
@@ -132,7 +155,9 @@ class Compiled:
   spill_bytes: GPU only: per kernel entry of the program (XLA fusions and
     Triton kernels), the register spill bytes (stores + loads) that
     `ptxas -v` reports for the PTX XLA emitted (`ptx_spills`).
-  seconds: compile wall-clock time.
+  seconds: compile wall-clock time (all tries).
+  compiler_options: the XLA options of the compile that gave this result
+    ({} for the defaults; see `GPU_FALLBACK_OPTIONS`).
   """
   target: str
   error: str | None = None
@@ -144,6 +169,7 @@ class Compiled:
   optimal_seconds: float | None = None
   spill_bytes: dict[str, int] | None = None
   seconds: float = 0.0
+  compiler_options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
   @property
   def ok(self) -> bool:
@@ -207,8 +233,44 @@ def _first_lines(message: str, limit: int = 600) -> str:
   return message.strip()[:limit]
 
 
+# XLA GPU's Triton GEMM emitter can fail to tile a dot it chose to emit
+# (`INTERNAL: Couldn't find output tile sizes that satisfy hlo: %dot...`,
+# raised when XLA nests the GEMM fusion for its TritonGemmConfig): seen
+# here without a GPU (no autotuning) for the 256² StyleGAN3-T step's
+# synthesis/input dot; jax-ml/jax#34010 reports it on GPUs, and XLA's
+# maintainers advise keeping such dots out of Triton (openxla/xla#36792).
+# Then the compile is retried with these options (cuBLAS for every dot).
+GPU_TILING_ERROR = "Couldn't find output tile sizes"
+GPU_FALLBACK_OPTIONS = {"xla_gpu_enable_triton_gemm": False}
+
+
+def _compile_gpu(lowered: jax.stages.Lowered, result: Compiled
+                 ) -> jax.stages.Compiled:
+  """Compiles for the GPU with XLA's PTX dumped, and puts the spills of
+  its kernels (`ptx_spills`) into `result`; a Triton GEMM tiling failure
+  (`GPU_TILING_ERROR`) is retried with `GPU_FALLBACK_OPTIONS`, recorded in
+  `result.compiler_options`."""
+  with tempfile.TemporaryDirectory() as dump_dir:
+    try:
+      compiled = lowered.compile(compiler_options={"xla_dump_to": dump_dir})
+    except Exception as e:  # pylint: disable=broad-except
+      if GPU_TILING_ERROR not in str(e):
+        raise
+      result.compiler_options = dict(GPU_FALLBACK_OPTIONS)
+      for name in os.listdir(dump_dir):
+        os.remove(os.path.join(dump_dir, name))
+      compiled = lowered.compile(compiler_options=dict(
+          GPU_FALLBACK_OPTIONS, xla_dump_to=dump_dir))
+    result.spill_bytes = ptx_spills(dump_dir)
+  return compiled
+
+
 def compile_for(name: str, fn: Callable[..., Any], *args: Any) -> Compiled:
   """Compiles `fn(*args)` for target `name` and reports what it needs.
+
+  On a GPU target a Triton GEMM tiling failure (`GPU_TILING_ERROR`) is
+  retried with `GPU_FALLBACK_OPTIONS`; `Compiled.compiler_options` says
+  which options gave the result.
 
   Args:
     name: a `target` name.
@@ -226,12 +288,10 @@ def compile_for(name: str, fn: Callable[..., Any], *args: Any) -> Compiled:
       traced = jax.jit(fn).trace(*args)
     lowered = traced.lower(lowering_platforms=(t.platform,))
     result.kernel_calls = lowered.as_text().count(KERNEL_CALLS[t.platform])
-    with tempfile.TemporaryDirectory() as dump_dir:
-      if t.platform == "cuda":
-        compiled = lowered.compile(compiler_options={"xla_dump_to": dump_dir})
-        result.spill_bytes = ptx_spills(dump_dir)
-      else:
-        compiled = lowered.compile()
+    if t.platform == "cuda":
+      compiled = _compile_gpu(lowered, result)
+    else:
+      compiled = lowered.compile()
   except Exception as e:  # pylint: disable=broad-except
     result.error = _first_lines(f"{type(e).__name__}: {e}")
     result.seconds = time.perf_counter() - start

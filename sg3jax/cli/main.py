@@ -20,6 +20,7 @@ COMMANDS = {
     "demo": "sg3jax.cli.demo",
     "generate": "sg3jax.cli.generate",
     "metrics": "sg3jax.cli.metrics",
+    "plan": "sg3jax.cli.plan",
     "project": "sg3jax.cli.project",
     "train": "sg3jax.cli.train",
     "eqmaps": "sg3jax.cli.eqmaps",
