@@ -215,7 +215,10 @@ def ptx_spills(dump_dir: str) -> dict[str, int]:
       continue
     path = os.path.join(dump_dir, name)
     with open(path) as f:
-      arch = _PTX_TARGET.search(f.read())
+      ptx = f.read()
+    if ".entry" not in ptx:  # a module with no kernel (e.g. constants only)
+      continue
+    arch = _PTX_TARGET.search(ptx)
     if arch is None:
       raise RuntimeError(f"{path}: no .target line in the PTX")
     run = subprocess.run([ptxas_path(), "-v", f"-arch={arch.group(1)}", path,
