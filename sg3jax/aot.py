@@ -152,9 +152,10 @@ class Compiled:
     arguments.
   optimal_seconds: XLA's time estimate (TPU only; None on GPU, and where
     XLA's is not positive).
-  spill_bytes: GPU only: per kernel entry of the program (XLA fusions and
-    Triton kernels), the register spill bytes (stores + loads) that
-    `ptxas -v` reports for the PTX XLA emitted (`ptx_spills`).
+  spill_bytes: GPU only, when asked (`compile_for(..., spills=True)`): per
+    kernel entry of the program (XLA fusions and Triton kernels), the
+    register spill bytes (stores + loads) that `ptxas -v` reports for the
+    PTX XLA emitted (`ptx_spills`).
   seconds: compile wall-clock time (all tries).
   compiler_options: the XLA options of the compile that gave this result
     ({} for the defaults; see `GPU_FALLBACK_OPTIONS`).
@@ -247,15 +248,16 @@ GPU_TILING_ERROR = "Couldn't find output tile sizes"
 GPU_FALLBACK_OPTIONS = {"xla_gpu_enable_triton_gemm": False}
 
 
-def _compile_gpu(lowered: jax.stages.Lowered, result: Compiled
-                 ) -> jax.stages.Compiled:
-  """Compiles for the GPU with XLA's PTX dumped, and puts the spills of
-  its kernels (`ptx_spills`) into `result`; a Triton GEMM tiling failure
-  (`GPU_TILING_ERROR`) is retried with `GPU_FALLBACK_OPTIONS`, recorded in
+def _compile_gpu(lowered: jax.stages.Lowered, result: Compiled,
+                 spills: bool) -> jax.stages.Compiled:
+  """Compiles for the GPU; with `spills`, XLA's PTX is dumped and the
+  spills of its kernels (`ptx_spills`) go into `result`. A Triton GEMM
+  tiling failure (`GPU_TILING_ERROR`) is retried with `GPU_FALLBACK_OPTIONS`, recorded in
   `result.compiler_options`."""
   with tempfile.TemporaryDirectory() as dump_dir:
+    dump = {"xla_dump_to": dump_dir} if spills else {}
     try:
-      compiled = lowered.compile(compiler_options={"xla_dump_to": dump_dir})
+      compiled = lowered.compile(compiler_options=dump)
     except Exception as e:  # pylint: disable=broad-except
       if GPU_TILING_ERROR not in str(e):
         raise
@@ -263,12 +265,14 @@ def _compile_gpu(lowered: jax.stages.Lowered, result: Compiled
       for name in os.listdir(dump_dir):
         os.remove(os.path.join(dump_dir, name))
       compiled = lowered.compile(compiler_options=dict(
-          GPU_FALLBACK_OPTIONS, xla_dump_to=dump_dir))
-    result.spill_bytes = ptx_spills(dump_dir)
+          GPU_FALLBACK_OPTIONS, **dump))
+    if spills:
+      result.spill_bytes = ptx_spills(dump_dir)
   return compiled
 
 
-def compile_for(name: str, fn: Callable[..., Any], *args: Any) -> Compiled:
+def compile_for(name: str, fn: Callable[..., Any], *args: Any,
+                spills: bool = False) -> Compiled:
   """Compiles `fn(*args)` for target `name` and reports what it needs.
 
   On a GPU target a Triton GEMM tiling failure (`GPU_TILING_ERROR`) is
@@ -281,6 +285,9 @@ def compile_for(name: str, fn: Callable[..., Any], *args: Any) -> Compiled:
       the target's platform).
     *args: `jax.ShapeDtypeStruct`s placed on `devices(name)` (see
       `placed`), or pytrees of them.
+    spills: on a GPU target, also run `ptxas -v` on XLA's PTX for
+      `Compiled.spill_bytes` (a second ptxas pass: for kernel checks, not
+      for whole training steps).
   """
   from sg3jax import ops  # pylint: disable=g-import-not-at-top
   t = target(name)
@@ -292,7 +299,7 @@ def compile_for(name: str, fn: Callable[..., Any], *args: Any) -> Compiled:
     lowered = traced.lower(lowering_platforms=(t.platform,))
     result.kernel_calls = lowered.as_text().count(KERNEL_CALLS[t.platform])
     if t.platform == "cuda":
-      compiled = _compile_gpu(lowered, result)
+      compiled = _compile_gpu(lowered, result, spills)
     else:
       compiled = lowered.compile()
   except Exception as e:  # pylint: disable=broad-except

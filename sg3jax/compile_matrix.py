@@ -204,7 +204,8 @@ def compile_case(case: dict) -> dict:
   """The compile result of one case (`aot.Compiled` fields, total_bytes,
   and `supported`: True or why the kernel cannot serve the call)."""
   fn, args = program(case)
-  result = aot.as_dict(aot.compile_for(case["target"], fn, *args))
+  result = aot.as_dict(aot.compile_for(case["target"], fn, *args,
+                                      spills=True))
   result["supported"] = kernel_supported(case)
   return result
 
