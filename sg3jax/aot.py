@@ -358,7 +358,8 @@ def worker_environment() -> dict[str, str]:
   """The worker's environment: CPU as the runtime platform (the CUDA
   plugin registers its compile-only topology only then), libtpu loaded by
   several workers at once (compile-only: no chip to share), this checkout
-  first on the path, no persistent compilation cache."""
+  first on the path, no persistent compilation cache and the compilers'
+  own optimization settings (the test suite lowers the host's)."""
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env = dict(os.environ)
   env.update(JAX_PLATFORMS="cpu", TPU_WORKER_HOSTNAMES="localhost",
@@ -369,6 +370,7 @@ def worker_environment() -> dict[str, str]:
                      os.pathsep) if p]))
   env.pop("JAX_COMPILATION_CACHE_DIR", None)
   env.pop("XLA_FLAGS", None)
+  env.pop("JAX_DISABLE_MOST_OPTIMIZATIONS", None)
   return env
 
 

@@ -1,12 +1,18 @@
-"""`sg3jax plan`: the tiny config planned on an 8-chip TPU v5e slice
+"""`sg3jax plan`: a small StyleGAN3-T planned on an 8-chip TPU v5e slice
 (v5e:2x4) through the real code path (CLI, isolated compile workers of
 `.venv-aot`, the real training step, XLA TPU), an oversized batch that
 does not fit, and the pieces that need no compiler (batch search, config
 transport, error parsing).
 
-The compiled classes cost a fitting compile of the tiny step and four
-out-of-memory compiles (the oversized step and each phase alone), which
-XLA TPU ends early: 2.5 minutes on two loaded cores.
+The planned step is also issue 18's CI proof that the whole training step
+compiles for the slice with impl="auto" and the kernels in it: every phase
+(G main with path length, D main, R1), ADA, the blur fade-in and mixed
+precision, at 32² (experiments/tiny.py's network). The official 256² step
+is tests/training/test_step_compile.py (slow).
+
+The compiled classes cost that step's compile and four out-of-memory
+compiles (the oversized step and each phase alone), which XLA TPU ends
+early: about 4 minutes on two cores.
 """
 
 import contextlib
@@ -27,6 +33,16 @@ from tests.training import tiny
 
 TARGET = "v5e:2x4"
 TINY_PHASES = ["Gmain", "Dmain", "Dreg"]
+# experiments/tiny.py with every phase, ADA, blur, mixed precision and the
+# kernels (impl "auto"), at 32².
+EVERY_PHASE_FLAGS = ["--config.data=demo:32", "--config.loss.pl_weight=2.0",
+                     "--config.loss.blur_init_sigma=10.0",
+                     "--config.loss.blur_fade_kimg=200.0",
+                     "--config.augment.mode=ada",
+                     "--config.mixed_precision=True",
+                     "--config.G.num_fp16_res=2", "--config.D.num_fp16_res=2",
+                     "--config.G.filtered_lrelu_impl=auto"]
+EVERY_PHASE = ["Gboth", "Dmain", "Dreg"]
 # Per device this needs over 100 GiB of temp (the whole tiny step at batch
 # 1 needs 14 MiB), and XLA TPU gives up on every program within seconds
 # (at 65536 the lone R1 program took four minutes to give up, at 8192 as
@@ -46,8 +62,9 @@ def _consistent(test: absltest.TestCase, result: dict) -> None:
 
 
 class TinyPlanTest(absltest.TestCase):
-  """`sg3jax plan --config=experiments/tiny.py --target=v5e:2x4 --nophases
-  --json=` (one compile; OversizedPlanTest compiles the phases alone)."""
+  """`sg3jax plan --config=experiments/tiny.py <EVERY_PHASE_FLAGS>
+  --target=v5e:2x4 --nophases --json=` (one compile; OversizedPlanTest
+  compiles the phases alone)."""
 
   @classmethod
   def setUpClass(cls):
@@ -59,7 +76,8 @@ class TinyPlanTest(absltest.TestCase):
     with contextlib.redirect_stdout(out):
       plan_cli.run(["sg3jax plan",
                     f"--config={tiny.EXPERIMENTS / 'tiny.py'}",
-                    f"--target={TARGET}", "--nophases", f"--json={path}"])
+                    *EVERY_PHASE_FLAGS, f"--target={TARGET}", "--nophases",
+                    f"--json={path}"])
     cls.printed = out.getvalue()
     with open(path) as f:
       cls.plan = json.load(f)
@@ -73,10 +91,14 @@ class TinyPlanTest(absltest.TestCase):
     step = self.plan["step"]
     _consistent(self, step)
     self.assertGreater(step["temp_bytes"], 0)
-    self.assertEqual(step["phases"], TINY_PHASES)
+    self.assertEqual(step["phases"], EVERY_PHASE)
     self.assertTrue(self.plan["fits"])
     self.assertLess(step["total_bytes"], self.plan["hbm_bytes"])
     self.assertIsNone(self.plan["max_batch"])
+
+  def test_the_kernels_are_in_the_step(self):
+    # The forward and backward kernels of the filtered layers.
+    self.assertGreaterEqual(self.plan["step"]["kernel_calls"], 2)
 
   def test_per_device_batch_and_devices(self):
     # experiments/tiny.py: batch 8, batch_gpu 0 -> 1 per device on 8 chips.
@@ -94,10 +116,10 @@ class TinyPlanTest(absltest.TestCase):
     self.assertGreater(self.plan["step"]["optimal_seconds"], 0)
 
   def test_the_printed_report(self):
-    self.assertIn("stylegan3-t 16² on v5e:2x4 (TPU v5e, 8 devices, "
+    self.assertIn("stylegan3-t 32² on v5e:2x4 (TPU v5e, 8 devices, "
                   "16.00 GiB of HBM each)", self.printed)
     self.assertIn("batch 1 per device, 8 global", self.printed)
-    self.assertIn("step: Gmain, Dmain, Dreg", self.printed)
+    self.assertIn("step: Gboth, Dmain, Dreg", self.printed)
     self.assertNotIn("alone", self.printed)
     self.assertIn("XLA's time estimate:", self.printed)
     self.assertIn("fits: ", self.printed)
