@@ -281,8 +281,10 @@ def compile_for(name: str, fn: Callable[..., Any], *args: Any,
 
   Args:
     name: a `target` name.
-    fn: the function to jit (impl="auto" kernel branches are traced for
-      the target's platform).
+    fn: the function to compile (impl="auto" kernel branches are traced
+      for the target's platform): a `jax.jit` function keeps its donated
+      arguments (the training step's state: `alias_bytes`), any other
+      function is jitted as is.
     *args: `jax.ShapeDtypeStruct`s placed on `devices(name)` (see
       `placed`), or pytrees of them.
     spills: on a GPU target, also run `ptxas -v` on XLA's PTX for
@@ -295,7 +297,8 @@ def compile_for(name: str, fn: Callable[..., Any], *args: Any,
   result = Compiled(name)
   try:
     with ops.kernel_platforms((t.platform,)):
-      traced = jax.jit(fn).trace(*args)
+      jitted = fn if isinstance(fn, jax.stages.Wrapped) else jax.jit(fn)
+      traced = jitted.trace(*args)
     lowered = traced.lower(lowering_platforms=(t.platform,))
     result.kernel_calls = lowered.as_text().count(KERNEL_CALLS[t.platform])
     if t.platform == "cuda":

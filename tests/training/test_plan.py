@@ -91,6 +91,9 @@ class TinyPlanTest(absltest.TestCase):
     step = self.plan["step"]
     _consistent(self, step)
     self.assertGreater(step["temp_bytes"], 0)
+    # The step donates its state, as in training: the new state reuses it.
+    self.assertGreater(step["alias_bytes"], 0)
+    self.assertLessEqual(step["alias_bytes"], step["output_bytes"])
     self.assertEqual(step["phases"], EVERY_PHASE)
     self.assertTrue(self.plan["fits"])
     self.assertLess(step["total_bytes"], self.plan["hbm_bytes"])
