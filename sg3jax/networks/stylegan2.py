@@ -231,7 +231,9 @@ class Discriminator(nn.Module):
   `mapping_kwargs` and `epilogue_kwargs` go to the blocks, the label
   mapping network and the epilogue. `mixed_precision` computes the blocks
   of the `num_fp16_res` highest resolutions in bfloat16 (the official code
-  uses float16 there on CUDA); the epilogue is always float32.
+  uses float16 there on CUDA); the epilogue is always float32. `remat`
+  recomputes each block in the backward pass instead of keeping its
+  intermediates (jax.checkpoint): less memory, one more forward.
   """
   c_dim: int
   img_resolution: Resolution
@@ -246,6 +248,7 @@ class Discriminator(nn.Module):
   mapping_kwargs: dict | None = None
   epilogue_kwargs: dict | None = None
   mixed_precision: bool = False
+  remat: bool = False
 
   def channels(self, res: int) -> int:
     return min(self.channel_base // res, self.channel_max)
@@ -270,12 +273,14 @@ class Discriminator(nn.Module):
                        f"{self.architecture!r}")
     fp16_resolution = max(2 ** (int(np.log2(res)) + 1 -
                                 self.num_fp16_res), 8)
+    block_class = (nn.remat(DiscriminatorBlock) if self.remat
+                   else DiscriminatorBlock)
     x = None
     for block_res in self.block_resolutions:
       dtype = jnp.bfloat16 if (self.mixed_precision and
                                block_res >= fp16_resolution) else (
                                    _at_least_float32(img.dtype))
-      x = DiscriminatorBlock(
+      x = block_class(
           self.channels(block_res), self.channels(block_res // 2),
           first=block_res == res, architecture=self.architecture,
           conv_clamp=self.conv_clamp, dtype=dtype,

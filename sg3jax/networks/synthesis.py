@@ -291,8 +291,7 @@ class SynthesisLayer(nn.Module):
     return up, down
 
   @nn.compact
-  def __call__(self, x: jax.Array, w: jax.Array, *,
-               update_emas: bool = False,
+  def __call__(self, x: jax.Array, w: jax.Array, update_emas: bool = False,
                cutoff_scale: jax.typing.ArrayLike | None = None
                ) -> jax.Array:
     """x `[N, in_h, in_w, in_channels]`, w `[N, w_dim]` ->
@@ -377,6 +376,9 @@ class SynthesisNetwork(nn.Module):
   filter_design: str = "kaiser"
   filtered_lrelu_impl: str = "auto"
   mixed_precision: bool = False
+  # Recompute each layer in the backward pass instead of keeping its
+  # intermediates (jax.checkpoint): less memory, one more forward.
+  remat: bool = False
   # Inside shard_map: the mesh axis over which the magnitude EMAs average
   # their batch statistics (the global batch's, whatever the device count).
   stats_axis_name: str | None = None
@@ -458,10 +460,12 @@ class SynthesisNetwork(nn.Module):
     x = SynthesisInput(self.w_dim, int(s.channels[0]), s.size(0),
                        float(s.sampling_rates[0]), float(s.cutoffs[0]),
                        name="input")(ws[:, 0])
+    # update_emas is static: argument 3, counting the module.
+    layer_class = (nn.remat(SynthesisLayer, static_argnums=(3,))
+                   if self.remat else SynthesisLayer)
     for idx, (name, kwargs) in enumerate(self.layer_kwargs().items()):
-      layer = SynthesisLayer(**kwargs, name=name)
-      x = layer(x, ws[:, idx + 1], update_emas=update_emas,
-                cutoff_scale=cutoff_scale)
+      layer = layer_class(**kwargs, name=name)
+      x = layer(x, ws[:, idx + 1], update_emas, cutoff_scale)
     if self.output_scale != 1:
       x = x * self.output_scale
     return x.astype(dtype)

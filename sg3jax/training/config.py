@@ -136,6 +136,10 @@ def base_config(cfg: str = "stylegan3-t") -> ml_collections.ConfigDict:
   c.D.conv_clamp = 256.0
   # bf16 compute in the num_fp16_res highest resolutions (official fp16).
   c.mixed_precision = False
+  # Recompute G's synthesis layers and D's blocks in the backward pass
+  # instead of keeping their intermediates: less memory per device (see
+  # `sg3jax plan`), one more forward of each. StyleGAN3 configs.
+  c.remat = False
 
   c.loss = ml_collections.ConfigDict()
   c.loss.r1_gamma = 2.0
@@ -293,10 +297,13 @@ def generator_kwargs(c: ml_collections.ConfigDict, *,
 def generator_overrides(c: ml_collections.ConfigDict) -> dict[str, Any]:
   """sg3jax-only synthesis options (not part of the official kwargs)."""
   if c.cfg == "stylegan2":
+    if c.remat:
+      raise ValueError("remat: only the StyleGAN3 configs recompute layers; "
+                       "got remat=True with cfg stylegan2")
     return dict(mixed_precision=c.mixed_precision)
   return dict(filter_design=c.G.filter_design,
               filtered_lrelu_impl=c.G.filtered_lrelu_impl,
-              mixed_precision=c.mixed_precision)
+              mixed_precision=c.mixed_precision, remat=c.remat)
 
 
 def discriminator_kwargs(c: ml_collections.ConfigDict, *,

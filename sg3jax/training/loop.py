@@ -161,7 +161,8 @@ def build_networks(cfg: ml_collections.ConfigDict, ds: data.ImageDataset
       g_kwargs, class_name=config_lib.generator_class(cfg),
       **config_lib.generator_overrides(cfg))
   D = convert.discriminator_from_kwargs(d_kwargs,
-                                        mixed_precision=cfg.mixed_precision)
+                                        mixed_precision=cfg.mixed_precision,
+                                        remat=cfg.remat)
   init_key, _ = jax.random.split(jax.random.key(cfg.seed))
   g_init, d_init = jax.random.split(init_key)
   z = np.zeros((1, G.z_dim), np.float32)

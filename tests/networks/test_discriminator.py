@@ -128,6 +128,26 @@ class BehaviourTest(absltest.TestCase):
     for name, g in weights.items():
       self.assertTrue(np.any(g != 0), name)
 
+  def test_remat_gives_the_same_logits_and_r1_gradients(self):
+    img = jax.random.normal(jax.random.key(1), (4, 16, 16, 3))
+    plain = tiny_discriminator()
+    remat = plain.clone(remat=True)
+    variables = plain.init(jax.random.key(0), img)
+
+    def r1_and_grads(module):
+      def r1_penalty(params):
+        grad = jax.grad(lambda x: jnp.sum(module.apply({"params": params},
+                                                       x)))(img)
+        return jnp.sum(jnp.square(grad))
+      return (module.apply(variables, img),
+              jax.value_and_grad(r1_penalty)(variables["params"]))
+
+    expected = jax.jit(lambda: r1_and_grads(plain))()
+    got = jax.jit(lambda: r1_and_grads(remat))()
+    for e, g in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
+      np.testing.assert_allclose(g, e, rtol=1e-5,
+                                 atol=1e-6 * float(np.abs(e).max()))
+
   def test_conditional_needs_labels(self):
     module = tiny_discriminator(c_dim=3)
     img = jnp.zeros((2, 16, 16, 3))

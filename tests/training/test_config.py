@@ -139,6 +139,17 @@ class ConfigTest(parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "cfg: expected"):
       config_lib.base_config("stylegan4")
 
+  def test_remat_reaches_g_synthesis_and_is_refused_for_stylegan2(self):
+    c = config_lib.base_config("stylegan3-r")
+    c.remat = True
+    G = convert.generator_from_kwargs(
+        _kwargs(c)[0], **config_lib.generator_overrides(c))
+    self.assertTrue(G.synthesis_kwargs["remat"])
+    c = config_lib.base_config("stylegan2")
+    c.remat = True
+    with self.assertRaisesRegex(ValueError, "remat: only the StyleGAN3"):
+      config_lib.generator_overrides(c)
+
   def test_quickstart_trains_on_the_demo_dataset(self):
     c = tiny.load_experiment("quickstart.py")
     self.assertTrue(c.data.startswith("demo"))
