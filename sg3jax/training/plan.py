@@ -51,7 +51,7 @@ class PlanError(RuntimeError):
 class Limits:
   """Per compile: wall-clock seconds and bytes of address space."""
   timeout_s: float = 3600.0
-  max_bytes: int = 20 * aot.GIB
+  max_bytes: int = 48 * aot.GIB
 
 
 @dataclasses.dataclass
