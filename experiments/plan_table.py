@@ -7,10 +7,12 @@
 Plans StyleGAN3-T and -R at 256², 512² and 1024² with the official
 per-GPU batch of an 8-GPU run (`config.recommended(cfg, res, 8)`:
 batch_gpu 4; on v4 a device is a TensorCore) on each target, every phase
-in the step, and writes OUT.json (every plan; a rerun skips the plans
-already there) and OUT.md (target x config -> fits, per-device GiB, temp
-GiB, the phase with the most temp when it does not fit). A 256² step takes
-about 20 minutes to compile for TPU on two cores; the table takes hours.
+in the step (a device needs what the step's largest program needs), and
+writes OUT.json (every plan; a rerun skips the plans already there) and
+OUT.md (target x config -> fits, per-device GiB, temp GiB, whether that
+is within the official "GPU mem", the program with the most temp when it
+does not fit). A 256² step takes about 20
+minutes to compile for TPU on two cores; the table takes hours.
 """
 
 import json
@@ -31,7 +33,7 @@ _RESOLUTIONS = flags.DEFINE_list("resolutions", ["256", "512", "1024"],
                                  "resolutions")
 _GPUS = flags.DEFINE_integer("gpus", 8, "the official table row's GPU count "
                              "(picks batch_gpu)")
-_TIMEOUT = flags.DEFINE_float("timeout_s", 3600, "seconds per compile")
+_TIMEOUT = flags.DEFINE_float("timeout_s", 3600, "seconds per step compile")
 _MAX_GIB = flags.DEFINE_float("max_gib", 48, "address space per compile")
 _OUT = flags.DEFINE_string("out", "out/plan_table", "OUT.json and OUT.md")
 
@@ -40,25 +42,32 @@ def _key(target: str, config: str) -> str:
   return f"{target} {config}"
 
 
-def _cell(p: dict) -> str:
-  """A table cell: fits, per-device GiB (temp GiB), or what does not fit."""
+def _cell(p: dict, official_gib: float) -> str:
+  """A table cell: fits, per-device GiB (temp GiB) and whether that is
+  within the official GPU mem, or what does not fit."""
   step = p["step"]
   if p["fits"]:
-    return (f"fits, {step['total_bytes'] / aot.GIB:.2f} GiB "
-            f"(temp {step['temp_bytes'] / aot.GIB:.2f})")
+    total = step["total_bytes"] / aot.GIB
+    within = "within" if total <= official_gib else "over"
+    return (f"fits, {total:.2f} GiB (temp {step['temp_bytes'] / aot.GIB:.2f}"
+            f"), {within} official")
   temp = plan.temp_bytes(step)
   needs = "" if temp is None else f" (temp {temp / aot.GIB:.2f} GiB)"
-  return f"does not fit{needs}, most temp: {p['largest_phase']}"
+  return f"does not fit{needs}, most temp: {p['largest_program']}"
 
 
 def markdown(plans: dict[str, dict], targets: list[str],
-             configs: list[str]) -> str:
-  """Target x config table of `plans` (keyed by `_key`)."""
+             configs: dict[str, float]) -> str:
+  """Target x config table of `plans` (keyed by `_key`); `configs` maps
+  each config's description to its official GPU mem (GiB), the first
+  row."""
   lines = ["| target | " + " | ".join(configs) + " |",
-           "|---" * (len(configs) + 1) + "|"]
+           "|---" * (len(configs) + 1) + "|",
+           "| official GPU mem | " + " | ".join(
+               f"{gib} GiB" for gib in configs.values()) + " |"]
   for target in targets:
-    cells = [_cell(plans[_key(target, c)]) if _key(target, c) in plans
-             else "-" for c in configs]
+    cells = [_cell(plans[_key(target, c)], gib) if _key(target, c) in plans
+             else "-" for c, gib in configs.items()]
     lines.append(f"| {target} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 
@@ -72,16 +81,17 @@ def main(argv):
       plans = json.load(f)
   limits = plan.Limits(timeout_s=_TIMEOUT.value,
                        max_bytes=int(_MAX_GIB.value * aot.GIB))
-  configs = []
+  configs = {}
   for name in _CONFIGS.value:
     for resolution in map(int, _RESOLUTIONS.value):
       cfg = config_lib.recommended(name, resolution, _GPUS.value)
-      configs.append(plan.describe(cfg))
+      configs[plan.describe(cfg)] = config_lib.official_gpu_mem_gib(
+          name, resolution, _GPUS.value)
       for target in _TARGETS.value:
         key = _key(target, plan.describe(cfg))
         if key in plans:
           continue
-        result = plan.plan(cfg, target, phases=False, limits=limits)
+        result = plan.plan(cfg, target, limits=limits)
         print(plan.format_plan(result), flush=True)
         plans[key] = result.to_json()
         os.makedirs(os.path.dirname(json_path) or ".", exist_ok=True)

@@ -5,7 +5,8 @@
 StyleGAN3-T by default, or StyleGAN2 (`:stylegan2`, with style mixing and
 path length every 2 iterations). 16x16 demo shapes, 16 channels, 4 layers
 (StyleGAN3), batch 8, 4 iterations of one step per tick, lazy R1 every 2
-iterations (so both step programs run), no augmentation, fp32, the XLA filtered_lrelu.
+iterations (so every phase program runs), no augmentation, fp32, the XLA
+filtered_lrelu.
 Seconds of compute on a CPU; the networks learn nothing useful.
 """
 

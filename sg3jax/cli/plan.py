@@ -4,14 +4,16 @@
     sg3jax plan --config=experiments/stylegan3_r.py:512 --target=h100 \\
         --batch_gpu=8 --max_batch --json=out/plan.json
 
-Compiles the config's real training step (every phase) for the target's
+Compiles the config's real training step (every phase; one program per
+phase and a finish program, as training runs it) for the target's
 compile-only devices with the whole compiler (`make aot-setup` installs
-it), each compile in a worker with a time and memory limit, and prints per
-device: argument, output, temp and total bytes against the chip's HBM,
-whether it fits, XLA's time estimate on TPU, each phase alone (--phases)
-and the largest per-device batch that fits (--max_batch, one compile per
-batch tried). Targets: v4, v5e, v5p, v6e (a few chips), <generation>:
-<topology> (e.g. v5e:2x4, v4:2x2x1), h100 (one GPU), h100x8 (eight GPUs).
+it), in a worker with a time and memory limit, and prints per device, for
+the step (its largest program) and each program: argument, output, temp
+and total bytes against the chip's HBM, whether it fits, XLA's time
+estimate on TPU, and the largest per-device batch that fits (--max_batch,
+one step compile per batch tried). Targets: v4, v5e, v5p, v6e (a few
+chips), <generation>:<topology> (e.g. v5e:2x4, v4:2x2x1), h100 (one GPU),
+h100x8 (eight GPUs).
 A full 256² step takes about 20 minutes to compile for TPU on two CPU
 cores (4 for the H100).
 """
@@ -36,14 +38,11 @@ _BATCH_GPU = flags.DEFINE_integer(
     "batch_gpu", None, "per-device batch (default: the config's batch_gpu, "
     "or batch_size over the devices); global batch = this x devices",
     lower_bound=1, flag_values=FLAGS)
-_PHASES = flags.DEFINE_boolean(
-    "phases", True, "also compile each phase alone (always done when the "
-    "step does not fit)", flag_values=FLAGS)
 _MAX_BATCH = flags.DEFINE_boolean(
     "max_batch", False, "find the largest per-device batch that fits by "
     "compiling (doubling, then bisection)", flag_values=FLAGS)
 _TIMEOUT = flags.DEFINE_float("timeout_s", 3600.0,
-                              "seconds allowed per compile",
+                              "seconds allowed per step compile",
                               lower_bound=1.0, flag_values=FLAGS)
 _MAX_GIB = flags.DEFINE_float(
     "max_gib", 48.0, "address space allowed per compile worker, GiB",
@@ -63,7 +62,7 @@ def main(argv: list[str]) -> None:
                        max_bytes=int(_MAX_GIB.value * aot.GIB))
   try:
     result = plan.plan(_CONFIG.value, _TARGET.value,
-                       batch_gpu=_BATCH_GPU.value, phases=_PHASES.value,
+                       batch_gpu=_BATCH_GPU.value,
                        search_max_batch=_MAX_BATCH.value, limits=limits)
   except (ValueError, FileNotFoundError, plan.PlanError) as e:
     sys.exit(f"sg3jax plan: {e}")

@@ -12,29 +12,39 @@ from sg3jax.ops import _validate
 def conv2d(x: jax.Array, w: jax.Array, padding: tuple[int, int]) -> jax.Array:
   """Stride-1 NHWC/HWIO convolution with zero `padding` (pad_h, pad_w) >= 0.
 
-  The values of `lax.conv_general_dilated`, arranged for XLA:CPU, which
-  otherwise runs (measured on 2 cores, batch 2):
+  The values of `lax.conv_general_dilated`. Lowered for the CPU, they are
+  arranged for XLA:CPU, which otherwise runs (measured on 2 cores, batch 2):
   * the weight-gradient convolution ~100x slower than the forward (14 s vs
-    0.13 s for 3x3, 512 channels at 36x36): here it is one
+    0.13 s for 3x3, 512 channels at 36x36): there it is one
     [N*H*W, I]^T @ [N*H*W, O] product per kernel tap;
   * unpadded convolutions with kernels larger than 1x1 ~3x slower than
     padded ones (0.67 s vs 0.15 s for 3x3, 256 -> 362 channels at 86x86):
     those are computed with one more pixel of padding and cropped. The input
     gradient (an unpadded convolution for the usual padding k - 1) gains
     most.
+  Lowered for GPUs and TPUs (`jax.lax.platform_dependent`) it is the plain
+  convolution and its own weight gradient: the per-tap products would
+  hold a shifted copy of the input per tap (at 532² and 144 channels, 313
+  MiB each in bf16).
   Differentiable to any order (the VJP is built of `conv2d` again).
   """
-  return _conv(x, w, padding)
+  return jax.lax.platform_dependent(
+      x, w, cpu=functools.partial(_conv_cpu, padding=padding),
+      default=functools.partial(_conv, padding=padding))
 
 
 def _conv(x, w, padding):
-  kernel = w.shape[:2]
-  on_cpu = jax.default_backend() == "cpu"
-  extra = [int(on_cpu and p == 0 and k > 1) for p, k in zip(padding, kernel)]
-  y = jax.lax.conv_general_dilated(
-      x, w, window_strides=(1, 1),
-      padding=[(p + e, p + e) for p, e in zip(padding, extra)],
+  return jax.lax.conv_general_dilated(
+      x, w, window_strides=(1, 1), padding=[(p, p) for p in padding],
       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _conv_cpu(x, w, padding):
+  """`_conv` with one more pixel of padding where XLA:CPU is slow without
+  it, cropped."""
+  kernel = w.shape[:2]
+  extra = [int(p == 0 and k > 1) for p, k in zip(padding, kernel)]
+  y = _conv(x, w, [p + e for p, e in zip(padding, extra)])
   return y[:, extra[0]:y.shape[1] - extra[0], extra[1]:y.shape[2] - extra[1]]
 
 
@@ -53,16 +63,32 @@ def _conv2d_bwd(padding, residuals, dy):
   w_transposed = jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2)
   dx = conv2d(dy_cropped, w_transposed,
               (max(kh - 1 - pad_h, 0), max(kw - 1 - pad_w, 0)))
+  dw = jax.lax.platform_dependent(
+      x, dy, w, cpu=functools.partial(_weight_grad_cpu, padding=padding),
+      default=functools.partial(_weight_grad, padding=padding))
+  return dx, dw.astype(w.dtype)
+
+
+def _weight_grad(x, dy, w, padding):
+  """dL/dw of `_conv(x, w, padding)` given dy, by the compiler's own
+  weight-gradient convolution."""
+  _, vjp = jax.vjp(lambda w: _conv(x, w, padding), w)
+  return vjp(dy)[0]
+
+
+def _weight_grad_cpu(x, dy, w, padding):
+  """`_weight_grad` as one [N*H*W, I]^T @ [N*H*W, O] product per tap."""
+  kh, kw = w.shape[:2]
+  pad_h, pad_w = padding
   out_h, out_w = dy.shape[1:3]
   x_padded = jnp.pad(x, ((0, 0), (pad_h, pad_h), (pad_w, pad_w), (0, 0)))
   dy_rows = dy.reshape(-1, dy.shape[-1])
-  dw = jnp.stack([
+  return jnp.stack([
       jnp.stack([
           x_padded[:, a:a + out_h, b:b + out_w].reshape(-1, x.shape[-1]).T
           @ dy_rows for b in range(kw)
       ]) for a in range(kh)
   ])
-  return dx, dw.astype(w.dtype)
 
 
 conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)

@@ -6,15 +6,13 @@ key, batch and labels as `jax.ShapeDtypeStruct`s placed on `mesh`: nothing
 is allocated, so a mesh of compile-only devices (`sg3jax.aot.devices`)
 compiles the step for a TPU slice or GPUs from any host.
 
-`compile_step_case` compiles a step described by a JSON-able case (config,
-resolution, batch, overrides, target, and optionally the phases to run
-alone); `python -m
+`compile_step_case` compiles the programs of a step described by a JSON-able
+case (config, resolution, batch, overrides, target); `python -m
 sg3jax.training.abstract_step --worker MAX_BYTES` serves it to
 `aot.run_isolated`.
 """
 
 import dataclasses
-from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -47,25 +45,24 @@ class DataShape:
 
 @dataclasses.dataclass(frozen=True)
 class AbstractStep:
-  """program(*args) is one training iteration running `phases`."""
-  program: jax.stages.Wrapped
+  """One training iteration running `phases`: each of `programs` (name,
+  jitted program; one per phase, then "finish") takes `args`, the state
+  first, and returns the next state."""
+  programs: tuple[tuple[str, jax.stages.Wrapped], ...]
   args: tuple
   phases: tuple[str, ...]
   batch_gpu: int
 
 
 def training_step(cfg: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
-                  *, channels: int = 3, label_dim: int = 0,
-                  phases: Sequence[str] | None = None) -> AbstractStep:
+                  *, channels: int = 3, label_dim: int = 0) -> AbstractStep:
   """The first iteration of `cfg` (global batch `cfg.batch_size` over the
   mesh's "data" axis, micro-batch `cfg.batch_gpu`): every phase is active
   (G main, G reg if pl_weight > 0, D main, D reg), so are ADA and the blur
-  fade-in when the config has them. `phases` (names, e.g. ("Dreg",))
-  keeps only those: one phase alone is its own program.
+  fade-in when the config has them.
 
   Raises:
-    ValueError: when the batch does not split over the mesh (as `train`),
-      or `phases` names a phase the config does not run.
+    ValueError: when the batch does not split over the mesh (as `train`).
   """
   devices = mesh.shape["data"]
   batch_gpu = cfg.batch_gpu or cfg.batch_size // devices
@@ -79,13 +76,6 @@ def training_step(cfg: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
   builder = step_lib.StepBuilder(nets.G, nets.D, g_tx, d_tx, loss, mesh,
                                  batch_gpu)
   active = builder.active_phases(0)
-  if phases is not None:
-    names = [p.name for p in active]
-    unknown = [name for name in phases if name not in names]
-    if unknown or not phases:
-      raise ValueError(f"phases: expected a non-empty subset of {names}, "
-                       f"got {list(phases)}")
-    active = tuple(p for p in active if p.name in phases)
   scalars = step_lib.step_scalars(0, 0, cfg.batch_size, cfg.ema_kimg,
                                   cfg.ema_rampup, loss)
   blur = bool(scalars.blur_size > 0)
@@ -113,7 +103,7 @@ def training_step(cfg: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
                            jnp.float32, sharding=sharded),
       aot.placed(jax.eval_shape(lambda: jax.tree.map(jnp.asarray, scalars)),
              replicated))
-  return AbstractStep(builder.program(active, blur=blur), args,
+  return AbstractStep(builder.programs(active, blur=blur), args,
                       tuple(p.name for p in active), batch_gpu)
 
 
@@ -138,18 +128,20 @@ def step_config(case: dict) -> ml_collections.ConfigDict:
 
 
 def compile_step_case(case: dict) -> dict:
-  """The compile result (`aot.Compiled` fields) of a step case on its
-  `target`'s devices, and the phases it ran (`case["phases"]` when given,
-  else every phase, and how many devices). A config the step cannot be
-  built from gives {"error": ...}, as a failed compile does."""
+  """Each program of a step case's iteration compiled on its `target`'s
+  devices: {"programs": [`aot.Compiled` fields and the program's "name"],
+  "phases": [...], "devices": n}. A config the step cannot be built from
+  gives {"error": ...}."""
   devices = aot.devices(case["target"])
   mesh = jax.sharding.Mesh(np.asarray(devices), ("data",))
   try:
-    step = training_step(step_config(case), mesh, phases=case.get("phases"))
+    step = training_step(step_config(case), mesh)
   except ValueError as e:
     return {"error": f"ValueError: {e}"}
-  result = aot.compile_for(case["target"], step.program, *step.args)
-  return dict(aot.as_dict(result), phases=list(step.phases),
+  programs = [dict(aot.as_dict(aot.compile_for(case["target"], program,
+                                               *step.args)), name=name)
+              for name, program in step.programs]
+  return dict(programs=programs, phases=list(step.phases),
               devices=len(devices))
 
 

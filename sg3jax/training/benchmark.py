@@ -1,14 +1,14 @@
 """Training throughput of a config on this machine's devices.
 
-`time_training(cfg)` builds the networks and the jitted iteration as
-`sg3jax train` does (procedural or real data for the reals) and times, after
-a compile-and-warm-up call each (median of `reps`):
+`time_training(cfg)` builds the networks and the jitted programs of an
+iteration as `sg3jax train` does (procedural or real data for the reals) and
+times, after a compile-and-warm-up call each (median of `reps`):
 
-  iteration       Gmain + Dmain (what 15 of 16 iterations run)
-  iteration+reg   Gmain + Dmain + Dreg (lazy R1, every 16th)
-  G phase         Gmain alone (forward G + D, backward into G, Adam)
-  D phase         Dmain alone (G forward with EMA updates, D on fakes and
-                  reals, backward into D, Adam)
+  iteration       Gmain, Dmain, finish (what 15 of 16 iterations run)
+  iteration+reg   Gmain, Dmain, Dreg, finish (lazy R1, every 16th)
+  G phase         the Gmain program (forward G + D, backward into G, Adam)
+  D phase         the Dmain program (G forward with EMA updates, D on fakes
+                  and reals, backward into D, Adam)
 
 s/kimg is the official definition: seconds per 1000 real images, with the
 R1 iteration weighted 1/interval. Used by experiments/bench_training.py and
@@ -29,14 +29,22 @@ from sg3jax.training import loop
 from sg3jax.training import step as step_lib
 
 
-def _median_seconds(fn, state, args, reps: int):
-  """(median seconds of fn(state, *args), the last state)."""
-  state = fn(state, *args)  # compile + warm up
+def _run(programs, state, args):
+  """The state after running `programs` (each donates its state) in order."""
+  for program in programs:
+    state = program(state, *args)
+  return state
+
+
+def _median_seconds(programs, state, args, reps: int):
+  """(median seconds of running `programs` on (state, *args), the last
+  state)."""
+  state = _run(programs, state, args)  # compile + warm up
   jax.block_until_ready(state)
   times = []
   for _ in range(reps):
     start = time.perf_counter()
-    state = fn(state, *args)
+    state = _run(programs, state, args)
     jax.block_until_ready(state)
     times.append(time.perf_counter() - start)
   return statistics.median(times), state
@@ -70,16 +78,20 @@ def time_training(cfg: ml_collections.ConfigDict, reps: int = 5) -> dict:
           step_lib.step_scalars(1, 10_000, batch, cfg.ema_kimg,
                                 cfg.ema_rampup, loss))
   by_name = {p.name: p for p in builder.phases}
+
+  def iteration(batch_idx):
+    return [fn for _, fn in builder.programs(builder.active_phases(batch_idx),
+                                             blur=False)]
+
   programs = {
-      "iteration": builder.active_phases(1),
-      "iteration+reg": builder.active_phases(0),
-      "G phase": (by_name["Gmain"],),
-      "D phase": (by_name["Dmain"],),
+      "iteration": iteration(1),
+      "iteration+reg": iteration(0),
+      "G phase": [builder.phase_program(by_name["Gmain"], blur=False)],
+      "D phase": [builder.phase_program(by_name["Dmain"], blur=False)],
   }
   seconds = {}
-  for name, phases in programs.items():
-    seconds[name], state = _median_seconds(
-        builder.program(phases, blur=False), state, args, reps)
+  for name, fns in programs.items():
+    seconds[name], state = _median_seconds(fns, state, args, reps)
   interval = cfg.optim.D_reg_interval or 1
   per_iteration = (seconds["iteration"] * (interval - 1) +
                    seconds["iteration+reg"]) / interval

@@ -52,6 +52,19 @@ OFFICIAL_STYLEGAN2 = {
 OFFICIAL_SNAP = {(128, 1): 10, (128, 2): 20, (256, 1): 10, (256, 2): 20,
                  (512, 1): 10, (512, 2): 20, (1024, 1): 5, (1024, 2): 10,
                  (1024, 4): 20}
+# docs/configs.md, "Recommended configurations", "GPU mem": the most memory a
+# GPU held in training (torch.cuda.max_memory_allocated, GiB), per
+# (cfg, resolution) for 1, 2, 4 and 8 GPUs: what a device may need at most.
+OFFICIAL_GPU_MEM_GIB = {
+    ("stylegan3-t", 128): (7.2, 7.1, 4.1, 2.6),
+    ("stylegan3-t", 256): (9.5, 9.3, 5.2, 3.1),
+    ("stylegan3-t", 512): (7.8, 7.7, 7.6, 4.3),
+    ("stylegan3-t", 1024): (7.0, 6.8, 6.7, 6.6),
+    ("stylegan3-r", 128): (8.3, 8.2, 4.5, 2.7),
+    ("stylegan3-r", 256): (6.7, 6.7, 6.6, 3.7),
+    ("stylegan3-r", 512): (6.0, 6.0, 5.9, 5.9),
+    ("stylegan3-r", 1024): (10.2, 10.1, 10.0, 9.9),
+}
 
 
 def base_config(cfg: str = "stylegan3-t") -> ml_collections.ConfigDict:
@@ -205,7 +218,26 @@ def recommended(cfg: str, resolution: int, gpus: int
   c.batch_size = 32
   c.batch_gpu = OFFICIAL_BATCH_GPU.get((cfg, resolution, gpus), 32 // gpus)
   c.snapshot_ticks = OFFICIAL_SNAP.get((resolution, gpus), 50)
+  # The official runs compute the 4 highest resolutions in fp16 (train.py
+  # without --fp32); bf16 here. Recomputing G's layers and D's blocks in
+  # the backward pass keeps a device within the official GPU memory.
+  c.mixed_precision = True
+  c.remat = True
   return c
+
+
+def official_gpu_mem_gib(cfg: str, resolution: int, gpus: int) -> float:
+  """The official "GPU mem" of a recommended row (`OFFICIAL_GPU_MEM_GIB`).
+
+  Raises:
+    ValueError: for a row the official table does not have.
+  """
+  if (cfg, resolution) not in OFFICIAL_GPU_MEM_GIB or gpus not in (1, 2, 4,
+                                                                    8):
+    raise ValueError(f"official GPU mem: no row for {cfg} {resolution}² on "
+                     f"{gpus} GPUs (the table has {sorted(OFFICIAL_GPU_MEM_GIB)}"
+                     f" on 1, 2, 4 or 8)")
+  return OFFICIAL_GPU_MEM_GIB[(cfg, resolution)][(1, 2, 4, 8).index(gpus)]
 
 
 def _recommended_stylegan2(resolution: int, gpus: int

@@ -2,14 +2,15 @@
 
 `plan(cfg, target)` compiles the real training step of a config (every
 phase active: G main, G reg when pl_weight > 0, D main, D reg, ADA) for the
-target's compile-only devices (`sg3jax.aot`), each compile in an isolated
-worker of the compile-stack venv with a time and address-space limit, and
-reports per device: argument, output, temp and total bytes against the
-chip's HBM, whether it fits, and on TPU XLA's time estimate. Each phase can
-be compiled alone as its own program, to show where the temp goes; a step
-that does not fit always gets that breakdown, naming the phase that holds
-the most temp. `max_batch` finds the largest per-device batch that fits by
-compiling.
+target's compile-only devices (`sg3jax.aot`), in an isolated worker of the
+compile-stack venv with a time and address-space limit. The step is one
+program per phase and a "finish" program (`step.StepBuilder.programs`); a
+device holds one program's buffers at a time, so the step needs what its
+largest program needs. The plan reports per device, for the step and each
+program: argument, output, temp and total bytes against the chip's HBM,
+whether it fits, and on TPU XLA's time estimate; a step that does not fit
+names the program that holds the most temp. `max_batch` finds the largest
+per-device batch that fits by compiling.
 
 The per-device batch is the config's `batch_gpu` (or batch_size over the
 devices when it is 0); the global batch is that times the devices (no
@@ -30,8 +31,6 @@ from sg3jax import aot
 from sg3jax.data import demo
 from sg3jax.data import image_dataset
 from sg3jax.training import abstract_step
-from sg3jax.training import loop
-from sg3jax.training import step as step_lib
 
 WORKER = "sg3jax.training.abstract_step"
 # What an out-of-memory TPU compile says (XLA TPU checks the program's HBM
@@ -58,10 +57,11 @@ class Limits:
 class Plan:
   """What `plan` found.
 
-  step: the worker's result for the whole step (`aot.Compiled` fields as a
-    dict, plus "phases" and "devices").
-  phases: one such result per phase compiled alone ([] when not asked for
-    and the step fits).
+  step: the step's result: the `aot.Compiled` fields (as a dict) of its
+    program that needs the most (`step_result`), kernel calls, XLA's time
+    estimate and compile seconds summed over its programs, "phases" and
+    "devices"; or the worker's {"error": ...}.
+  programs: each program's result, with its "name" (a phase or "finish").
   max_batch: the largest per-device batch that fits (None: not searched).
   """
   target: str
@@ -70,7 +70,7 @@ class Plan:
   batch_gpu: int
   hbm_bytes: int
   step: dict
-  phases: list[dict] = dataclasses.field(default_factory=list)
+  programs: list[dict] = dataclasses.field(default_factory=list)
   max_batch: int | None = None
 
   @property
@@ -78,14 +78,13 @@ class Plan:
     return fits(self.step, self.hbm_bytes)
 
   @property
-  def largest_phase(self) -> str | None:
-    """The phase whose program alone holds the most temp (None without a
-    breakdown)."""
-    return largest_phase(self.phases)
+  def largest_program(self) -> str | None:
+    """The program that holds the most temp (None when none compiled)."""
+    return largest_program(self.programs)
 
   def to_json(self) -> dict:
     return dict(dataclasses.asdict(self), fits=self.fits,
-                largest_phase=self.largest_phase)
+                largest_program=self.largest_program)
 
 
 def out_of_memory(result: dict) -> bool:
@@ -103,7 +102,7 @@ def fits(result: dict, hbm_bytes: int) -> bool:
   if out_of_memory(result):
     return False
   if result.get("error"):
-    raise PlanError(f"{result.get('phases') or 'step'} at batch_gpu "
+    raise PlanError(f"{result.get('name') or 'step'} at batch_gpu "
                     f"{result['batch_gpu']} on {result['target']}: "
                     f"{result['error']}")
   return result["total_bytes"] <= hbm_bytes
@@ -120,17 +119,42 @@ def temp_bytes(result: dict) -> int | None:
   return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
-def largest_phase(phases: list[dict]) -> str | None:
-  """The phase (name) holding the most temp among single-phase results; an
-  out-of-memory program whose need is unstated ranks above any figure."""
-  if not phases:
+def largest_program(programs: list[dict]) -> str | None:
+  """The name of the program holding the most temp; an out-of-memory
+  program whose need is unstated ranks above any figure."""
+  if not programs:
     return None
 
   def need(result):
     temp = temp_bytes(result)
     return float("inf") if temp is None else temp
 
-  return max(phases, key=need)["phases"][0]
+  return max(programs, key=need)["name"]
+
+
+def step_result(result: dict) -> tuple[dict, list[dict]]:
+  """(the step, its programs) from a worker's result
+  (`abstract_step.compile_step_case`, merged into its case).
+
+  The step carries the case and the figures of the program a device needs
+  most for: a failed compile other than out of memory first (so that `fits`
+  raises on it), then an out-of-memory one, then the largest total."""
+  if "programs" not in result:
+    return result, []
+  case = {k: v for k, v in result.items() if k != "programs"}
+  programs = [dict(case, **program) for program in result["programs"]]
+
+  def need(program):
+    if program["error"]:
+      return (2 - out_of_memory(program), 0)
+    return (0, program["total_bytes"])
+
+  estimates = [p["optimal_seconds"] for p in programs]
+  step = dict(max(programs, key=need),
+              kernel_calls=sum(p["kernel_calls"] for p in programs),
+              seconds=sum(p["seconds"] for p in programs),
+              optimal_seconds=None if None in estimates else sum(estimates))
+  return step, programs
 
 
 def resolution_of(cfg: ml_collections.ConfigDict) -> int:
@@ -148,12 +172,6 @@ def resolution_of(cfg: ml_collections.ConfigDict) -> int:
                    f"--config.resolution=256) when data is {cfg.data!r}")
 
 
-def phase_names(cfg: ml_collections.ConfigDict) -> tuple[str, ...]:
-  """The phases the first iteration of `cfg` runs (all of them)."""
-  phases = step_lib.official_phases(loop.loss_config(cfg))
-  return tuple(p.name for p in phases)
-
-
 def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
   """{"a": {"b": 1}} -> {"a.b": 1}."""
   flat = {}
@@ -165,8 +183,8 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
   return flat
 
 
-def step_case(cfg: ml_collections.ConfigDict, target: str, batch_gpu: int,
-              *, phases: tuple[str, ...] | None = None) -> dict:
+def step_case(cfg: ml_collections.ConfigDict, target: str, batch_gpu: int
+              ) -> dict:
   """The worker case (`abstract_step.compile_step_case`) of `cfg`'s step at
   `batch_gpu` per device on `target` (batch_size = batch_gpu x devices,
   values derived from it follow; the resolution of `resolution_of`): the
@@ -183,8 +201,6 @@ def step_case(cfg: ml_collections.ConfigDict, target: str, batch_gpu: int,
   case["overrides"] = {key: value for key, value in wanted.items()
                        if key in base and key != "resolution"
                        and value != base[key]}
-  if phases is not None:
-    case["phases"] = list(phases)
   return case
 
 
@@ -200,10 +216,11 @@ def per_device_batch(cfg: ml_collections.ConfigDict, target: str) -> int:
   return batch_gpu
 
 
-def compile_cases(cases: list[dict], limits: Limits) -> list[dict]:
-  """Each case's result, compiled one after another in isolated workers."""
-  return list(aot.run_isolated(WORKER, cases, timeout_s=limits.timeout_s,
-                               max_bytes=limits.max_bytes))
+def compile_step(case: dict, limits: Limits) -> tuple[dict, list[dict]]:
+  """`step_result` of a step case, compiled in an isolated worker."""
+  result, = aot.run_isolated(WORKER, [case], timeout_s=limits.timeout_s,
+                             max_bytes=limits.max_bytes)
+  return step_result(result)
 
 
 def describe(cfg: ml_collections.ConfigDict) -> str:
@@ -212,19 +229,17 @@ def describe(cfg: ml_collections.ConfigDict) -> str:
 
 
 def plan(cfg: ml_collections.ConfigDict, target: str, *,
-         batch_gpu: int | None = None, phases: bool = True,
-         search_max_batch: bool = False, limits: Limits = Limits()) -> Plan:
+         batch_gpu: int | None = None, search_max_batch: bool = False,
+         limits: Limits = Limits()) -> Plan:
   """Compiles `cfg`'s training step for `target` and reports what it needs.
 
   Args:
     cfg: a training config.
     target: an `aot.target` name (e.g. "v5e:2x4", "h100").
     batch_gpu: per-device batch (default: the config's).
-    phases: compile each phase alone too (always done when the step does
-      not fit).
     search_max_batch: also find the largest per-device batch that fits
-      (`largest_fitting`, one compile per batch tried).
-    limits: per-compile time and memory.
+      (`largest_fitting`, one step compile per batch tried).
+    limits: per-step time and memory of the compile worker.
 
   Raises:
     ValueError: bad target, batch or config.
@@ -235,27 +250,17 @@ def plan(cfg: ml_collections.ConfigDict, target: str, *,
   if batch_gpu <= 0:
     raise ValueError(f"batch_gpu: expected a positive integer, got "
                      f"{batch_gpu}")
-  results = []
-
-  def cases():  # run_isolated asks for a case after the previous result
-    yield step_case(cfg, target, batch_gpu)
-    if phases or not fits(results[0], t.hbm_bytes_per_device):
-      for name in phase_names(cfg):
-        yield step_case(cfg, target, batch_gpu, phases=(name,))
-
-  for r in aot.run_isolated(WORKER, cases(), timeout_s=limits.timeout_s,
-                            max_bytes=limits.max_bytes):
-    results.append(r)
+  step, programs = compile_step(step_case(cfg, target, batch_gpu), limits)
   result = Plan(target, describe(cfg), t.num_devices, batch_gpu,
-                t.hbm_bytes_per_device, results[0], results[1:])
-  for phase in result.phases:
-    fits(phase, t.hbm_bytes_per_device)  # raises on a non-memory failure
+                t.hbm_bytes_per_device, step, programs)
+  for program in programs:
+    fits(program, t.hbm_bytes_per_device)  # raises on a non-memory failure
   if search_max_batch:
     known = {batch_gpu: result.fits}
 
     def step_fits(b: int) -> bool:
       if b not in known:
-        step, = compile_cases([step_case(cfg, target, b)], limits)
+        step, _ = compile_step(step_case(cfg, target, b), limits)
         known[b] = fits(step, t.hbm_bytes_per_device)
       return known[b]
 
@@ -324,14 +329,14 @@ def format_plan(p: Plan) -> str:
   """The report `sg3jax plan` prints."""
   t = aot.target(p.target)
   header = ("argument", "output", "temp", "alias", "total")
+  phases = ", ".join(p.step.get("phases") or ["every phase"])
   lines = [
       f"{p.config} on {p.target} ({t.chip.name}, {p.devices} device"
       f"{'s' if p.devices > 1 else ''}, {_size(p.hbm_bytes)} of HBM each)",
       f"batch {p.batch_gpu} per device, {p.batch_gpu * p.devices} global",
       f"  {'per device':<24}" + "".join(f"{h:>12}" for h in header),
-      _row("step: " + ", ".join(p.step.get("phases") or ["every phase"]),
-           p.step)]
-  lines += [_row(f"{r['phases'][0]} alone", r) for r in p.phases]
+      _row(f"step: {phases}", p.step)]
+  lines += [_row(f"  program {r['name']}", r) for r in p.programs]
   if p.step.get("compiler_options"):
     lines.append(f"compiled with {p.step['compiler_options']} (XLA's "
                  f"Triton GEMM tiling failed with the defaults)")
@@ -340,10 +345,11 @@ def format_plan(p: Plan) -> str:
                  f"per step")
   if p.fits:
     lines.append(f"fits: {_size(p.step['total_bytes'])} of "
-                 f"{_size(p.hbm_bytes)} per device")
+                 f"{_size(p.hbm_bytes)} per device (the largest program, "
+                 f"{p.step['name']})")
   else:
-    lines.append(f"does not fit {_size(p.hbm_bytes)} per device; the phase "
-                 f"with the most temp: {p.largest_phase}")
+    lines.append(f"does not fit {_size(p.hbm_bytes)} per device; the program "
+                 f"with the most temp: {p.largest_program}")
   if p.max_batch is not None:
     lines.append(f"largest per-device batch that fits: {p.max_batch}")
   return "\n".join(lines)

@@ -9,10 +9,13 @@ Adam step. The G and D optimizers are shared by their main and reg phases;
 with lazy regularization their learning rate and betas are rescaled by
 interval / (interval + 1). After the phases G_ema follows G.
 
-Here one iteration is one jitted function. Inside it, `jax.shard_map` over a
-mesh axis "data" runs every phase on each device's slice of the global
-batch; gradients are `pmean`-ed and the optimizer update is computed
-identically on every device, so the state stays replicated. The generator's
+Here each phase is its own jitted program, as the official loop runs each
+phase on its own, and a last small program ("finish") moves G_ema and the
+ADA probability; each donates the state to the next, so a device holds one
+phase's intermediates at a time. Inside a phase, `jax.shard_map` over a
+mesh axis "data" runs it on each device's slice of the global batch;
+gradients are `pmean`-ed and the optimizer update is computed identically
+on every device, so the state stays replicated. The generator's
 EMA statistics (w_avg, magnitude_ema; updated in the D-main G forward, where
 the official loss updates them) use the global batch's statistics through
 `stats_axis_name`, so the result does not depend on the device count.
@@ -231,7 +234,8 @@ class StepBuilder:
   Args:
     G: the Generator (official init kwargs); it is cloned with
       `stats_axis_name="data"` for training.
-    D: the Discriminator.
+    D: the Discriminator; with `remat` (config.remat) the step also
+      recomputes the preprocessing of D's inputs (`_preprocess`).
     g_tx, d_tx: the optimizers (see `adam`).
     loss: loss hyperparameters.
     mesh: a mesh with a "data" axis; the global batch is split over it.
@@ -243,6 +247,7 @@ class StepBuilder:
                mesh: jax.sharding.Mesh, batch_gpu: int):
     self.G = G.with_stats_axis(DATA_AXIS)
     self.D = D
+    self.remat = getattr(D, "remat", False)  # config.remat
     self.g_tx, self.d_tx = g_tx, d_tx
     self.loss = loss
     self.mesh = mesh
@@ -271,23 +276,42 @@ class StepBuilder:
       scalars: from `step_scalars`.
     """
     phases = self.active_phases(int(scalars.batch_idx))
-    fn = self.program(phases, blur=bool(scalars.blur_size > 0))
-    return fn(state, key, real_img, real_c, gen_c, scalars)
+    for _, program in self.programs(phases,
+                                    blur=bool(scalars.blur_size > 0)):
+      state = program(state, key, real_img, real_c, gen_c, scalars)
+    return state
 
-  def program(self, phases: tuple[Phase, ...], *, blur: bool):
-    """The jitted iteration running `phases` (cached; for benchmarks too).
+  def programs(self, phases: Sequence[Phase], *, blur: bool
+               ) -> tuple[tuple[str, jax.stages.Wrapped], ...]:
+    """(name, jitted program) of an iteration running `phases`, in order:
+    one per phase, then "finish" (cached; for benchmarks and `sg3jax plan`
+    too). Each takes `__call__`'s arguments, donates the state and returns
+    the next state."""
+    return tuple((p.name, self.phase_program(p, blur=blur))
+                 for p in phases) + (("finish", self.finish_program()),)
 
-    Same arguments as `__call__`; the state argument is donated.
-    """
-    if (phases, blur) not in self._compiled:
-      self._compiled[(phases, blur)] = self._build(phases, blur)
-    return self._compiled[(phases, blur)]
+  def phase_program(self, phase: Phase, *, blur: bool) -> jax.stages.Wrapped:
+    """The jitted program of one phase (cached): its rounds, the optimizer
+    step, and its reports added to the state's."""
+    if (phase, blur) not in self._compiled:
+      self._compiled[(phase, blur)] = self._build_phase(phase, blur)
+    return self._compiled[(phase, blur)]
+
+  def finish_program(self) -> jax.stages.Wrapped:
+    """The jitted end of an iteration (cached): G_ema follows G, and ADA
+    adjusts p when `scalars.ada_step` > 0."""
+    if "finish" not in self._compiled:
+      self._compiled["finish"] = jax.jit(self._finish, donate_argnums=0)
+    return self._compiled["finish"]
 
   # ---- per-round losses (run on one device's micro-batch) ----
 
   def _preprocess(self, blur: bool, scalars: StepScalars, augment_p):
     """`preprocess(img, key)`: what official run_D does to D's inputs:
-    the blur fade-in, then the augmentation (fresh draws from `key`)."""
+    the blur fade-in, then the augmentation (fresh draws from `key`).
+    With `config.remat` (D's `remat`) it is recomputed in the backward pass
+    rather than kept: the augmentation's padded, upsampled images are the
+    largest buffers of R1 (f32 [4, 6140, 6140, 3] at 1024²)."""
     spec = self.loss.augment
 
     def preprocess(img, key):
@@ -299,7 +323,7 @@ class StepBuilder:
         img = augment_lib.augment(
             img, augment_lib.draw(key, spec, img.shape), spec, augment_p)
       return img
-    return preprocess
+    return jax.checkpoint(preprocess) if self.remat else preprocess
 
   def _apply_g(self, variables, *args, method, update_emas: bool,
                rngs=None):
@@ -421,10 +445,10 @@ class StepBuilder:
 
   # ---- the iteration ----
 
-  def _build(self, phases: tuple[Phase, ...], blur: bool):
+  def _build_phase(self, phase: Phase, blur: bool):
     mesh = self.mesh
-    num_phases = len(self.phases)
-    phase_index = {p.name: i for i, p in enumerate(self.phases)}
+    index = [p.name for p in self.phases].index(phase.name)
+    update = self._g_update if phase.name[0] == "G" else self._d_update
 
     def per_device(state: TrainState, key, real_img, real_c, gen_z, gen_c,
                    scalars: StepScalars):
@@ -435,36 +459,23 @@ class StepBuilder:
         return x.reshape((rounds, self.batch_gpu) + x.shape[1:])
 
       device_key = jax.random.fold_in(key, jax.lax.axis_index(DATA_AXIS))
-      finite = jnp.ones((), jnp.bool_)
-      reports = empty_reports()
-      for phase in phases:
-        i = phase_index[phase.name]
-        batches = {"z": split_rounds(gen_z[:, i]),
-                   "c": split_rounds(gen_c[:, i]),
-                   "real_img": split_rounds(real_img),
-                   "real_c": split_rounds(real_c)}
-        round_keys = jax.random.split(jax.random.fold_in(device_key, i),
-                                      rounds)
-        update = self._g_update if phase.name[0] == "G" else self._d_update
-        state, phase_reports, phase_finite = update(
-            state, phase, batches, round_keys, preprocess)
-        reports = _add_reports(reports, phase_reports)
-        finite = finite & phase_finite
-
-      g_ema_params = jax.tree.map(
-          lambda p, p_ema: p + scalars.ema_beta * (p_ema - p),
-          state.g_params, state.g_ema["params"])
-      step_reports = jax.lax.psum(reports, DATA_AXIS)
-      reports = jax.tree.map(jnp.add, state.reports, step_reports)
+      batches = {"z": split_rounds(gen_z[:, index]),
+                 "c": split_rounds(gen_c[:, index]),
+                 "real_img": split_rounds(real_img),
+                 "real_c": split_rounds(real_c)}
+      round_keys = jax.random.split(jax.random.fold_in(device_key, index),
+                                    rounds)
+      state, reports, finite = update(state, phase, batches, round_keys,
+                                      preprocess)
+      reports = jax.lax.psum(_add_reports(empty_reports(), reports),
+                             DATA_AXIS)
       all_finite = jax.lax.pmin(finite.astype(jnp.int32), DATA_AXIS) > 0
-      augment_p, ada_signs = self._ada_update(
-          state.augment_p,
-          state.ada_signs + step_reports["Loss/signs/real"][:2],
-          scalars.ada_step)
+      ada_signs = state.ada_signs
+      if self.loss.ada_target is not None:
+        ada_signs = ada_signs + reports["Loss/signs/real"][:2]
       return state.replace(
-          g_ema={"params": g_ema_params, **state.g_state},
-          reports=reports, nonfinite=state.nonfinite | ~all_finite,
-          augment_p=augment_p, ada_signs=ada_signs)
+          reports=jax.tree.map(jnp.add, state.reports, reports),
+          nonfinite=state.nonfinite | ~all_finite, ada_signs=ada_signs)
 
     def step(state, key, real_img, real_c, gen_c, scalars):
       if real_img.dtype == jnp.uint8:
@@ -472,7 +483,7 @@ class StepBuilder:
       step_key = jax.random.fold_in(key, scalars.batch_idx)
       batch = real_img.shape[0]
       gen_z = jax.random.normal(
-          step_key, (batch, num_phases, self.G.z_dim), jnp.float32)
+          step_key, (batch, len(self.phases), self.G.z_dim), jnp.float32)
       gen_z = jax.lax.with_sharding_constraint(
           gen_z, jax.sharding.NamedSharding(mesh, P(DATA_AXIS)))
       # check_vma=False: the ops' custom VJPs return per-device cotangents
@@ -486,6 +497,19 @@ class StepBuilder:
                   gen_z, gen_c, scalars)
 
     return jax.jit(step, donate_argnums=0)
+
+  def _finish(self, state: TrainState, key, real_img, real_c, gen_c,
+              scalars: StepScalars) -> TrainState:
+    """G_ema after this iteration's G, and the ADA update; the batch
+    arguments are unused (every program of an iteration takes the same)."""
+    del key, real_img, real_c, gen_c
+    g_ema_params = jax.tree.map(
+        lambda p, p_ema: p + scalars.ema_beta * (p_ema - p),
+        state.g_params, state.g_ema["params"])
+    augment_p, ada_signs = self._ada_update(state.augment_p, state.ada_signs,
+                                            scalars.ada_step)
+    return state.replace(g_ema={"params": g_ema_params, **state.g_state},
+                         augment_p=augment_p, ada_signs=ada_signs)
 
   def _ada_update(self, augment_p, ada_signs, ada_step):
     """The official ADA heuristic: (p, ada_signs) after this iteration.

@@ -8,6 +8,7 @@ from absl.testing import parameterized
 from jax import test_util as jtu
 
 from sg3jax import ops
+from sg3jax.ops import conv as conv_lib
 from tests import official
 
 
@@ -116,3 +117,21 @@ class Conv2dTest(parameterized.TestCase):
       jtu.check_grads(lambda x, w: ops.conv2d(x, w, padding),
                       (x.astype(jnp.float64), w.astype(jnp.float64)), order=2,
                       modes=("rev",))
+
+  @parameterized.parameters(((3, 3), (2, 2)), ((3, 3), (0, 0)),
+                            ((1, 1), (0, 0)), ((3, 2), (1, 0)))
+  def test_accelerator_branch_matches_the_cpu_branch(self, kernel, padding):
+    # conv2d lowers `_conv` and `_weight_grad` for GPUs and TPUs, the CPU
+    # arrangement (`_conv_cpu`, `_weight_grad_cpu`) here: same values.
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.normal(size=(2, 6, 7, 3)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=kernel + (3, 4)), jnp.float32)
+    y = conv_lib._conv(x, w, padding)
+    np.testing.assert_allclose(y, conv_lib._conv_cpu(x, w, padding),
+                               rtol=1e-5, atol=1e-5)
+    dy = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+    dw = conv_lib._weight_grad(x, dy, w, padding)
+    self.assertEqual(dw.shape, w.shape)
+    np.testing.assert_allclose(dw, conv_lib._weight_grad_cpu(x, dy, w,
+                                                             padding),
+                               rtol=1e-4, atol=1e-4)

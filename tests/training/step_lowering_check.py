@@ -3,10 +3,10 @@
 Run as `python -m tests.training.step_lowering_check`; it forces 8 host
 devices before importing jax, builds the tiny StyleGAN3-T training step
 with impl="auto" and every phase and option on (Gmain, Greg = path length,
-Dmain, Dreg = R1, ADA with the bgc pipeline, blur fade-in), traces it once
-with kernel branches for CUDA and TPU, lowers it for CUDA and for each TPU
-generation, and prints JSON: per target, how many fused-kernel calls and
-collectives the lowered module has.
+Dmain, Dreg = R1, ADA with the bgc pipeline, blur fade-in), traces each of
+its programs once with kernel branches for CUDA and TPU, lowers them for
+CUDA and for each TPU generation, and prints JSON: per program and target,
+how many fused-kernel calls and collectives the lowered module has.
 """
 
 import json
@@ -82,16 +82,17 @@ def main():
       jax.ShapeDtypeStruct((batch, len(builder.phases), 0), jnp.float32,
                            sharding=sharded),
       step_lib.step_scalars(0, 0, batch, cfg.ema_kimg, cfg.ema_rampup, loss))
-  lowered = targets.lower_for_targets(builder.program(phases, blur=True),
-                                      *args, num_devices=8)
-  result = {
-      "phases": [p.name for p in phases],
-      "kernels": {t: targets.kernel_calls(t, text)
-                  for t, text in lowered.items()},
-      "all_reduces": {t: text.count("all_reduce")
-                      for t, text in lowered.items()},
-  }
-  print(json.dumps(result))
+  programs = {}
+  for name, program in builder.programs(phases, blur=True):
+    lowered = targets.lower_for_targets(program, *args, num_devices=8)
+    programs[name] = {
+        "kernels": {t: targets.kernel_calls(t, text)
+                    for t, text in lowered.items()},
+        "all_reduces": {t: text.count("all_reduce")
+                        for t, text in lowered.items()},
+    }
+  print(json.dumps({"phases": [p.name for p in phases],
+                    "programs": programs}))
 
 
 if __name__ == "__main__":

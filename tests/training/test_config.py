@@ -128,6 +128,20 @@ class ConfigTest(parameterized.TestCase):
                       c.batch_size), (gamma, batch_gpu, snap, 32))
     self.assertEqual(c.data, "")  # must be given
     self.assertEqual(c.cfg, "stylegan3-" + name[-4])
+    # Official fp16 (bf16 here) and recomputation: the official memory.
+    self.assertTrue(c.mixed_precision)
+    self.assertTrue(c.remat)
+
+  def test_official_gpu_mem(self):
+    self.assertEqual(config_lib.official_gpu_mem_gib("stylegan3-t", 256, 8),
+                     3.1)
+    self.assertEqual(config_lib.official_gpu_mem_gib("stylegan3-r", 1024, 1),
+                     10.2)
+    with self.assertRaisesRegex(ValueError, "no row for stylegan3-t 384² on "
+                                "8 GPUs"):
+      config_lib.official_gpu_mem_gib("stylegan3-t", 384, 8)
+    with self.assertRaisesRegex(ValueError, "on 3 GPUs"):
+      config_lib.official_gpu_mem_gib("stylegan3-r", 256, 3)
 
   def test_bad_table_arguments(self):
     with self.assertRaisesRegex(ValueError, "RES or RES,GPUS"):

@@ -10,9 +10,9 @@ compiles for the slice with impl="auto" and the kernels in it: every phase
 precision, at 32² (experiments/tiny.py's network). The official 256² step
 is tests/training/test_step_compile.py (slow).
 
-The compiled classes cost that step's compile and four out-of-memory
-compiles (the oversized step and each phase alone), which XLA TPU ends
-early: about 4 minutes on two cores.
+The compiled classes cost that step's compile (a program per phase and
+the finish program) and the oversized step's, whose phase programs XLA TPU
+ends early, out of memory.
 """
 
 import contextlib
@@ -63,8 +63,7 @@ def _consistent(test: absltest.TestCase, result: dict) -> None:
 
 class TinyPlanTest(absltest.TestCase):
   """`sg3jax plan --config=experiments/tiny.py <EVERY_PHASE_FLAGS>
-  --target=v5e:2x4 --nophases --json=` (one compile; OversizedPlanTest
-  compiles the phases alone)."""
+  --target=v5e:2x4 --json=`."""
 
   @classmethod
   def setUpClass(cls):
@@ -76,7 +75,7 @@ class TinyPlanTest(absltest.TestCase):
     with contextlib.redirect_stdout(out):
       plan_cli.run(["sg3jax plan",
                     f"--config={tiny.EXPERIMENTS / 'tiny.py'}",
-                    *EVERY_PHASE_FLAGS, f"--target={TARGET}", "--nophases",
+                    *EVERY_PHASE_FLAGS, f"--target={TARGET}",
                     f"--json={path}"])
     cls.printed = out.getvalue()
     with open(path) as f:
@@ -111,9 +110,27 @@ class TinyPlanTest(absltest.TestCase):
     self.assertEqual(self.plan["step"]["batch_size"], 8)
     self.assertEqual(self.plan["hbm_bytes"], 16 * aot.GIB)
 
-  def test_no_breakdown_when_it_fits_and_phases_are_off(self):
-    self.assertEqual(self.plan["phases"], [])
-    self.assertIsNone(self.plan["largest_phase"])
+  def test_each_phase_is_its_own_program_and_the_step_needs_the_largest(
+      self):
+    programs = self.plan["programs"]
+    self.assertEqual([p["name"] for p in programs], EVERY_PHASE + ["finish"])
+    for program in programs:
+      _consistent(self, program)
+      # Each program donates the state to the next, as in training.
+      self.assertGreater(program["alias_bytes"], 0, program["name"])
+    largest = max(programs, key=lambda p: p["total_bytes"])
+    step = self.plan["step"]
+    self.assertEqual(step["name"], largest["name"])
+    for key in ("argument_bytes", "output_bytes", "temp_bytes",
+                "alias_bytes", "total_bytes"):
+      self.assertEqual(step[key], largest[key], key)
+    self.assertEqual(step["kernel_calls"],
+                     sum(p["kernel_calls"] for p in programs))
+    # G_ema and ADA are elementwise: the finish program holds the least.
+    finish = programs[-1]
+    self.assertEqual(finish["kernel_calls"], 0)
+    self.assertLess(finish["temp_bytes"],
+                    min(p["temp_bytes"] for p in programs[:-1]))
 
   def test_xla_time_estimate(self):
     self.assertGreater(self.plan["step"]["optimal_seconds"], 0)
@@ -123,22 +140,23 @@ class TinyPlanTest(absltest.TestCase):
                   "16.00 GiB of HBM each)", self.printed)
     self.assertIn("batch 1 per device, 8 global", self.printed)
     self.assertIn("step: Gboth, Dmain, Dreg", self.printed)
-    self.assertNotIn("alone", self.printed)
+    for name in EVERY_PHASE + ["finish"]:
+      self.assertIn(f"program {name}", self.printed)
     self.assertIn("XLA's time estimate:", self.printed)
     self.assertIn("fits: ", self.printed)
     self.assertNotIn("does not fit", self.printed)
 
 
 class OversizedPlanTest(absltest.TestCase):
-  """The tiny config at a per-device batch no chip holds, --phases off:
-  the breakdown comes anyway and names the phase with the most temp."""
+  """The tiny config at a per-device batch no chip holds: the plan names
+  the program with the most temp."""
 
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
     test_compile.require_compile_stack()
     cls.plan = plan.plan(tiny.load_experiment("tiny.py"), TARGET,
-                         batch_gpu=OVERSIZED_BATCH, phases=False)
+                         batch_gpu=OVERSIZED_BATCH)
 
   def test_does_not_fit_and_says_what_it_needs(self):
     self.assertFalse(self.plan.fits)
@@ -147,20 +165,25 @@ class OversizedPlanTest(absltest.TestCase):
     self.assertGreater(plan.temp_bytes(self.plan.step), 16 * aot.GIB)
     self.assertEqual(self.plan.step["batch_size"], OVERSIZED_BATCH * 8)
 
-  def test_names_the_phase_with_the_most_temp(self):
-    self.assertEqual([r["phases"] for r in self.plan.phases],
-                     [[name] for name in TINY_PHASES])
-    for result in self.plan.phases:
+  def test_names_the_program_with_the_most_temp(self):
+    programs = self.plan.programs
+    self.assertEqual([r["name"] for r in programs], TINY_PHASES + ["finish"])
+    for result in programs:
       self.assertEqual(result["batch_gpu"], OVERSIZED_BATCH)
-    temps = {r["phases"][0]: plan.temp_bytes(r) for r in self.plan.phases}
-    self.assertNotIn(None, temps.values(), self.plan.phases)
-    self.assertEqual(self.plan.largest_phase, max(temps, key=temps.get))
+    for result in programs[:-1]:
+      self.assertTrue(plan.out_of_memory(result), result["name"])
+    # The finish program never reads the batch.
+    self.assertIsNone(programs[-1]["error"])
+    temps = {r["name"]: plan.temp_bytes(r) for r in programs}
+    self.assertNotIn(None, temps.values(), programs)
+    self.assertIn(self.plan.largest_program, TINY_PHASES)
+    self.assertEqual(self.plan.largest_program, max(temps, key=temps.get))
     report = plan.format_plan(self.plan)
-    self.assertIn(f"does not fit 16.00 GiB per device; the phase with the "
-                  f"most temp: {self.plan.largest_phase}", report)
+    self.assertIn(f"does not fit 16.00 GiB per device; the program with the "
+                  f"most temp: {self.plan.largest_program}", report)
     self.assertIn("out of memory (needs ", report)
     for name in TINY_PHASES:
-      self.assertIn(f"{name} alone", report)
+      self.assertIn(f"program {name}", report)
 
 
 class DeviceCountTest(absltest.TestCase):
@@ -223,13 +246,6 @@ class StepCaseTest(absltest.TestCase):
     self.assertEqual(rebuilt.copy_and_resolve_references().to_dict(),
                      expected.to_dict())
 
-  def test_phase_case(self):
-    cfg = tiny.load_experiment("tiny.py")
-    self.assertEqual(plan.phase_names(cfg), tuple(TINY_PHASES))
-    case = plan.step_case(cfg, "h100", 2, phases=("Dreg",))
-    self.assertEqual(case["phases"], ["Dreg"])
-    self.assertEqual(case["batch_size"], 2)
-
   def test_a_resolution_is_required(self):
     cfg = tiny.load_experiment("tiny.py")
     with tempfile.TemporaryDirectory() as folder:
@@ -243,7 +259,7 @@ class StepCaseTest(absltest.TestCase):
 
 class ResultTest(absltest.TestCase):
 
-  OOM = {"target": TARGET, "batch_gpu": 4, "phases": ["Dreg"],
+  OOM = {"target": TARGET, "batch_gpu": 4, "name": "Dreg",
          "error": "JaxRuntimeError: RESOURCE_EXHAUSTED: Ran out of memory on "
                   "HBM, the total memory required for HLO temporaries "
                   "(18.53G) exceeds available HBM (15.75G)."}
@@ -255,18 +271,58 @@ class ResultTest(absltest.TestCase):
 
   def test_other_errors_raise_naming_the_program(self):
     failed = dict(self.OOM, error="compiler process died (exit code -9)")
-    with self.assertRaisesRegex(plan.PlanError, r"\['Dreg'\] at batch_gpu 4 "
-                                "on v5e:2x4: compiler process died"):
+    with self.assertRaisesRegex(plan.PlanError, "Dreg at batch_gpu 4 on "
+                                "v5e:2x4: compiler process died"):
       plan.fits(failed, 16 * aot.GIB)
 
-  def test_largest_phase(self):
-    compiled = {"phases": ["Gmain"], "error": None, "temp_bytes": 5 * aot.GIB}
-    self.assertEqual(plan.largest_phase([compiled, self.OOM]), "Dreg")
-    unstated = dict(self.OOM, phases=["Dmain"],
+  def test_largest_program(self):
+    compiled = {"name": "Gmain", "error": None, "temp_bytes": 5 * aot.GIB}
+    self.assertEqual(plan.largest_program([compiled, self.OOM]), "Dreg")
+    unstated = dict(self.OOM, name="Dmain",
                     error="RESOURCE_EXHAUSTED: Ran out of memory in hbm")
-    self.assertEqual(plan.largest_phase([compiled, self.OOM, unstated]),
+    self.assertEqual(plan.largest_program([compiled, self.OOM, unstated]),
                      "Dmain")
-    self.assertIsNone(plan.largest_phase([]))
+    self.assertIsNone(plan.largest_program([]))
+
+  @staticmethod
+  def program(name, total, error=None, kernels=1, estimate=0.5):
+    return {"name": name, "error": error, "total_bytes": total,
+            "temp_bytes": total, "kernel_calls": kernels, "seconds": 2.0,
+            "optimal_seconds": estimate}
+
+  def test_the_step_needs_its_largest_program(self):
+    case = {"target": TARGET, "batch_gpu": 4}
+    result = dict(case, phases=["Gmain", "Dmain"], devices=8, programs=[
+        self.program("Gmain", 7), self.program("Dmain", 9),
+        self.program("finish", 1, kernels=0)])
+    step, programs = plan.step_result(result)
+    self.assertEqual([p["name"] for p in programs],
+                     ["Gmain", "Dmain", "finish"])
+    self.assertEqual(programs[0]["batch_gpu"], 4)
+    self.assertEqual((step["name"], step["total_bytes"]), ("Dmain", 9))
+    self.assertEqual(step["kernel_calls"], 2)
+    self.assertEqual(step["seconds"], 6.0)
+    self.assertEqual(step["optimal_seconds"], 1.5)
+    self.assertEqual(step["phases"], ["Gmain", "Dmain"])
+    self.assertNotIn("programs", step)
+
+  def test_a_failed_program_decides_the_step(self):
+    case = {"target": TARGET, "batch_gpu": 4, "phases": ["Gmain", "Dmain"]}
+    oom = self.program("Gmain", 0, error=self.OOM["error"], estimate=None)
+    died = self.program("Dmain", 0, error="compiler process died")
+    step, _ = plan.step_result(dict(case, programs=[
+        oom, self.program("Dmain", 9)]))
+    self.assertEqual(step["name"], "Gmain")
+    self.assertIsNone(step["optimal_seconds"])
+    self.assertFalse(plan.fits(step, 16 * aot.GIB))
+    step, _ = plan.step_result(dict(case, programs=[oom, died]))
+    with self.assertRaisesRegex(plan.PlanError, "Dmain at batch_gpu 4"):
+      plan.fits(step, 16 * aot.GIB)
+
+  def test_a_worker_error_is_the_step(self):
+    failed = {"target": TARGET, "batch_gpu": 4,
+              "error": "timed out after 60 s"}
+    self.assertEqual(plan.step_result(failed), (failed, []))
 
 
 class CommandLineTest(absltest.TestCase):
