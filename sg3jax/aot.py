@@ -7,7 +7,8 @@ and ptxas for the H100. What comes back is what the chip would need:
 argument, output and temporary bytes, on TPU XLA's own time estimate, and
 on GPU the register spills of every kernel (`ptxas -v` on XLA's PTX).
 
-The compile stacks (`jax[tpu]`, `jax[cuda12]`) live in their own venv
+The compile stacks (`jax[tpu]`, `jax-cuda12-plugin` with the ptxas of
+`nvidia-cuda-nvcc-cu12`) live in their own venv
 (`make aot-setup`: `.venv-aot`, at the main venv's jax version), so a
 user's install is not disturbed. `run_isolated` compiles in a worker
 process of that venv with a time and memory limit per program (a bad Triton
@@ -185,8 +186,8 @@ class Compiled:
 
 
 def ptxas_path() -> str:
-  """The ptxas of the CUDA wheel (`nvidia-cuda-nvcc-cu12`, which
-  `jax[cuda12]` installs and XLA GPU itself runs)."""
+  """The ptxas of the CUDA wheel `nvidia-cuda-nvcc-cu12`, the one that XLA
+  GPU itself runs."""
   spec = importlib.util.find_spec("nvidia.cuda_nvcc")
   if spec is None or not spec.submodule_search_locations:
     raise FileNotFoundError("ptxas: the nvidia-cuda-nvcc-cu12 wheel is not "
