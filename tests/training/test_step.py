@@ -8,6 +8,7 @@ from absl.testing import parameterized
 
 from sg3jax import convert
 from sg3jax import data
+from sg3jax.training import augment as augment_lib
 from sg3jax.training import config as config_lib
 from sg3jax.training import losses
 from sg3jax.training import step as step_lib
@@ -173,6 +174,56 @@ class RegularizerStepTest(absltest.TestCase):
     self.assertEqual([p.name for p in builder.active_phases(0)],
                      ["Gboth", "Dboth"])
     self._check_reports(run(self.pixels), real_score_count=8)
+
+
+class PreprocessRematTest(absltest.TestCase):
+  """With `remat` (config.remat, D's `remat`), the blur and augmentation of
+  D's inputs are recomputed in the backward pass (R1's largest buffers),
+  with the same values and gradients."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.G = convert.generator_from_kwargs(
+        config_lib.generator_kwargs(tiny.tiny_config(), resolution=16,
+                                    channels=3, label_dim=0))
+    cls.tx = step_lib.adam(0.002, (0.0, 0.99), 1e-8, None)
+
+  def _preprocess(self, remat: bool):
+    """The step's `preprocess(img, key)` (blur on, "bgc" at p 0.6)."""
+    cfg = tiny.tiny_config()
+    D = convert.discriminator_from_kwargs(
+        config_lib.discriminator_kwargs(cfg, resolution=16, channels=3,
+                                        label_dim=0), remat=remat)
+    loss = step_lib.LossConfig(r1_gamma=1.0,
+                               augment=augment_lib.pipeline("bgc"),
+                               blur_init_sigma=2.0, blur_fade_kimg=1.0)
+    builder = step_lib.StepBuilder(
+        D=D, G=self.G, g_tx=self.tx, d_tx=self.tx, loss=loss,
+        mesh=jax.make_mesh((1,), ("data",),
+                           axis_types=(jax.sharding.AxisType.Auto,)),
+        batch_gpu=2)
+    scalars = step_lib.step_scalars(0, 100, 2, 10.0, 0.05, loss)
+    return builder._preprocess(True, scalars, np.float32(0.6))
+
+  def test_recomputed_with_the_same_values_and_gradients(self):
+    img = jax.random.normal(jax.random.key(0), (2, 16, 16, 3))
+    key = jax.random.key(1)
+    results = {}
+    for remat in (False, True):
+      preprocess = self._preprocess(remat)
+      # R1 differentiates D's score through the preprocessing.
+      def score(img, preprocess=preprocess):
+        return jnp.sum(jnp.square(preprocess(img, key)))
+      jaxpr = jax.make_jaxpr(jax.value_and_grad(score))(img)
+      remat_calls = [e for e in jaxpr.eqns if "checkpoint" in e.primitive.name
+                     or "remat" in e.primitive.name]
+      self.assertEqual(bool(remat_calls), remat)
+      results[remat] = jax.jit(jax.value_and_grad(score))(img)
+    self.assertGreater(float(results[False][0]), 0.0)
+    for got, want in zip(jax.tree.leaves(results[True]),
+                         jax.tree.leaves(results[False]), strict=True):
+      np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
 class DataParallelTest(absltest.TestCase):
