@@ -41,9 +41,10 @@ def unnormalize(coord: jax.Array, size: int) -> jax.Array:
   return rounded((coord + 1) * (size / 2)) - 0.5
 
 
-def _sample_one(y: jax.Array, px: jax.Array, py: jax.Array) -> jax.Array:
-  """y `[N, Hu, Wu, C]` at pixel coordinates px, py `[H, W]`."""
-  _, hu, wu, _ = y.shape
+def _corners(px: jax.Array, py: jax.Array
+             ) -> list[tuple[jax.Array, jax.Array, jax.Array]]:
+  """(row, column, weight) of the four corners of each sample at pixel
+  coordinates px, py, in torch's summation order: nw, ne, sw, se."""
   x0 = jnp.floor(px)
   y0 = jnp.floor(py)
   wx = px - x0
@@ -52,16 +53,21 @@ def _sample_one(y: jax.Array, px: jax.Array, py: jax.Array) -> jax.Array:
   ey = 1 - wy
   x0 = x0.astype(jnp.int32)
   y0 = y0.astype(jnp.int32)
+  return [(y0, x0, ey * ex), (y0, x0 + 1, ey * wx), (y0 + 1, x0, wy * ex),
+          (y0 + 1, x0 + 1, wy * wx)]
 
-  def corner(yy, xx, weight):
+
+def _sample_one(y: jax.Array, px: jax.Array, py: jax.Array) -> jax.Array:
+  """y `[N, Hu, Wu, C]` at pixel coordinates px, py `[H, W]`."""
+  _, hu, wu, _ = y.shape
+  out = None
+  for yy, xx, weight in _corners(px, py):
     valid = (xx >= 0) & (xx < wu) & (yy >= 0) & (yy < hu)
     value = y[:, jnp.clip(yy, 0, hu - 1), jnp.clip(xx, 0, wu - 1), :]
     weight = jnp.where(valid, weight, jnp.zeros((), weight.dtype))
-    return value * weight[None, :, :, None]
-
-  # Summed in torch's order: nw, ne, sw, se.
-  return (corner(y0, x0, ey * ex) + corner(y0, x0 + 1, ey * wx)
-          + corner(y0 + 1, x0, wy * ex) + corner(y0 + 1, x0 + 1, wy * wx))
+    term = value * weight[None, :, :, None]
+    out = term if out is None else out + term
+  return out
 
 
 def bilinear_sample(y: jax.Array, px: jax.Array, py: jax.Array) -> jax.Array:
@@ -72,3 +78,27 @@ def bilinear_sample(y: jax.Array, px: jax.Array, py: jax.Array) -> jax.Array:
     return _sample_one(y, px, py)
   return jax.vmap(lambda yi, xi, yi_: _sample_one(yi[None], xi, yi_)[0])(
       y, px, py)
+
+
+def bilinear_sample_planes(y: jax.Array, px: jax.Array,
+                           py: jax.Array) -> jax.Array:
+  """`bilinear_sample` of planes-first images: y `[C, N, Hu, Wu]` at pixel
+  coordinates px, py `[N, H, W]` -> `[C, N, H, W]`, the same arithmetic.
+
+  Each corner is one gather from the flattened `[C, N * Hu * Wu]` planes
+  with indices `[N, H, W]`: no index array has a minor axis of 2 or C,
+  which TPUs would pad to 128 lanes (see `upfirdn2d`'s `spatial_axes`).
+  """
+  c, n, hu, wu = y.shape
+  planes = y.reshape(c, n * hu * wu)
+  image_start = (jnp.arange(n, dtype=jnp.int32) * (hu * wu))[:, None, None]
+  out = None
+  for yy, xx, weight in _corners(px, py):
+    valid = (xx >= 0) & (xx < wu) & (yy >= 0) & (yy < hu)
+    index = (image_start + jnp.clip(yy, 0, hu - 1) * wu
+             + jnp.clip(xx, 0, wu - 1))
+    value = jnp.take(planes, index, axis=1, mode="clip")
+    weight = jnp.where(valid, weight, jnp.zeros((), weight.dtype))
+    term = value * weight[None]
+    out = term if out is None else out + term
+  return out

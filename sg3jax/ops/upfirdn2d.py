@@ -98,6 +98,7 @@ def upfirdn2d(
     padding: int | Sequence[int] = 0,
     flip_filter: bool = False,
     gain: float = 1.0,
+    spatial_axes: tuple[int, int] = (1, 2),
 ) -> jax.Array:
   """Pads, upsamples, filters and downsamples images (official semantics).
 
@@ -118,16 +119,24 @@ def upfirdn2d(
     padding: int, [x, y] or [x0, x1, y0, y1], w.r.t. the upsampled image.
     flip_filter: False = convolution, True = correlation.
     gain: overall scaling of the signal magnitude.
+    spatial_axes: the (H, W) axes of x; (2, 3) filters planes-first images
+      (`[N, C, H, W]` or `[C, N, H, W]`), whose minor axis is W. TPUs tile
+      the two minor axes of an array by (8, 128), so an NHWC array with 3
+      channels takes about 42x its size there.
 
   Returns:
     `[N, out_h, out_w, C]`, with out_w = ceil((W * up_x + px0 + px1 - Kw + 1)
-    / down_x) and likewise out_h.
+    / down_x) and likewise out_h (the other axes of x as they are).
   """
   x = _validate.image(x)
   f = _validate.taps("f", f, x.dtype)
+  spatial_axes = tuple(spatial_axes)
+  if spatial_axes not in ((1, 2), (2, 3)):
+    raise ValueError(f"spatial_axes: expected (1, 2) or (2, 3), got "
+                     f"{spatial_axes}")
   plan = make_plan(x.shape, f.shape, parse_scaling("up", up),
                parse_scaling("down", down), parse_padding(padding),
-               bool(flip_filter), float(gain))
+               bool(flip_filter), float(gain), spatial_axes)
   return apply_plan(plan, x, f)
 
 
@@ -142,6 +151,7 @@ class UpfirdnPlan:
   padding: Padding  # (x0, x1, y0, y1)
   flip_filter: bool
   gain: float
+  spatial_axes: tuple[int, int] = (1, 2)  # (H, W) axes of x
 
   def adjoint(self) -> "UpfirdnPlan":
     """The plan of the transposed op, mapping `[.., out_hw, ..]` back."""
@@ -152,7 +162,8 @@ class UpfirdnPlan:
     padding = (kw - px0 - 1, iw * ux - ow * dx + px0 - ux + 1,
                kh - py0 - 1, ih * uy - oh * dy + py0 - uy + 1)
     return UpfirdnPlan(self.out_hw, self.in_hw, self.filter_shape, self.down,
-                 self.up, padding, not self.flip_filter, self.gain)
+                 self.up, padding, not self.flip_filter, self.gain,
+                 self.spatial_axes)
 
 
 def _filter_hw(filter_shape: tuple[int, ...]) -> tuple[int, int]:
@@ -160,10 +171,10 @@ def _filter_hw(filter_shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def make_plan(x_shape, filter_shape, up, down, padding, flip_filter,
-              gain) -> UpfirdnPlan:
+              gain, spatial_axes=(1, 2)) -> UpfirdnPlan:
   """Checks sizes and computes the output size of one upfirdn2d call."""
   kh, kw = _filter_hw(filter_shape)
-  _, h, w, _ = x_shape
+  h, w = (x_shape[axis] for axis in spatial_axes)
   px0, px1, py0, py1 = padding
   full_w = w * up[0] + px0 + px1
   full_h = h * up[1] + py0 + py1
@@ -173,7 +184,7 @@ def make_plan(x_shape, filter_shape, up, down, padding, flip_filter,
         f"smaller than the filter ({kh}x{kw})")
   out_hw = (-(-(full_h - kh + 1) // down[1]), -(-(full_w - kw + 1) // down[0]))
   return UpfirdnPlan((h, w), out_hw, tuple(filter_shape), up, down, padding,
-               flip_filter, gain)
+               flip_filter, gain, tuple(spatial_axes))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -209,12 +220,14 @@ def apply_plan_autodiff(plan: UpfirdnPlan, x: jax.Array,
   taps = f if plan.flip_filter else jnp.flip(f)
   (ux, uy), (dx, dy) = plan.up, plan.down
   px0, px1, py0, py1 = plan.padding
+  h_axis, w_axis = plan.spatial_axes
   if f.ndim == 1:
     scale = plan.gain ** 0.5
-    y = _polyphase_fir(x, taps * scale, [_AxisPlan(2, ux, dx, px0, px1)])
-    return _polyphase_fir(y, taps * scale, [_AxisPlan(1, uy, dy, py0, py1)])
+    y = _polyphase_fir(x, taps * scale, [_AxisPlan(w_axis, ux, dx, px0, px1)])
+    return _polyphase_fir(y, taps * scale,
+                          [_AxisPlan(h_axis, uy, dy, py0, py1)])
   return _polyphase_fir(x, taps * plan.gain, [
-      _AxisPlan(1, uy, dy, py0, py1), _AxisPlan(2, ux, dx, px0, px1)])
+      _AxisPlan(h_axis, uy, dy, py0, py1), _AxisPlan(w_axis, ux, dx, px0, px1)])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -254,8 +254,15 @@ def geometric_transform(draws: dict, spec: AugmentSpec, p, width: int,
 
 def _geometric(images: jax.Array, g_inv: jax.Array) -> jax.Array:
   """Applies G_inv `[N, 3, 3]` to `[N, H, W, C]` (official pixel blitting
-  and general geometric transformations, see the module docstring)."""
-  n, h, w, c = images.shape
+  and general geometric transformations, see the module docstring).
+
+  The batch's margin comes first; then one image at a time (`lax.map`), so
+  that one image's canvas is live, not the batch's (at 512² a canvas is
+  3 x 3068² floats, 108 MiB, and its gradient needs several). Canvases are
+  planes-first, `[C, 1, H, W]`: W is their minor axis, which TPUs tile by
+  128 lanes (with C = 3 minor, a canvas would take 42x its size there).
+  """
+  n, h, w, _ = images.shape
   hz = ops.setup_filter(np.asarray(SYM6, np.float32))
   hz_pad = len(SYM6) // 4
   # The official batch margin (x0, y0, x1, y1), from the transformed corners.
@@ -268,22 +275,15 @@ def _geometric(images: jax.Array, g_inv: jax.Array) -> jax.Array:
   margin = margin + jnp.asarray([hz_pad * 2 - cx, hz_pad * 2 - cy] * 2)
   margin = jnp.clip(margin, 0, jnp.asarray([w - 1, h - 1] * 2, jnp.float32))
   mx0, my0, mx1, my1 = jnp.ceil(margin).astype(jnp.int32)
-
-  # Reflect-pad by the largest margin; zero what lies past the batch's.
-  images = jnp.pad(images, ((0, 0), (h - 1, h - 1), (w - 1, w - 1), (0, 0)),
-                   mode="reflect")
+  # Reflect-padding by the largest margin keeps these pixels: the batch's.
   cols = jnp.arange(3 * w - 2) - (w - 1)
   rows = jnp.arange(3 * h - 2) - (h - 1)
   keep = (((cols >= -mx0) & (cols < w + mx1))[None, :] &
           ((rows >= -my0) & (rows < h + my1))[:, None])
-  images = images * keep[None, :, :, None].astype(images.dtype)
 
-  images = ops.upfirdn2d(images, hz, up=2,
-                         padding=((len(SYM6) + 1) // 2, (len(SYM6) - 2) // 2) * 2,
-                         gain=4)
-  hu, wu = images.shape[1:3]
   # Output pixel -> upsampled-canvas pixel, as the official chain of
   # scale/translate matrices and affine_grid/grid_sample normalizations.
+  hu, wu = 2 * (3 * h - 2), 2 * (3 * w - 2)  # the upsampled canvas
   g = _scale2d(2, 2, n) @ g_inv @ _scale2d(0.5, 0.5, n)
   g = _translate2d(-0.5, -0.5, n) @ g @ _translate2d(0.5, 0.5, n)
   ho, wo = (h + hz_pad * 2) * 2, (w + hz_pad * 2) * 2
@@ -300,10 +300,32 @@ def _geometric(images: jax.Array, g_inv: jax.Array) -> jax.Array:
 
   px = grid_sample.unnormalize(coordinate(0), wu)
   py = grid_sample.unnormalize(coordinate(1), hu)
-  images = grid_sample.bilinear_sample(images, px, py)
-  return ops.upfirdn2d(images, hz, down=2,
-                       padding=-hz_pad * 2 + (len(SYM6) - 1) // 2,
-                       flip_filter=True)
+
+  def transform_plane(plane, plane_px, plane_py):
+    """One channel `[H, W]` sampled at px, py `[Ho, Wo]`."""
+    planes = jnp.pad(plane[None, None], ((0, 0), (0, 0), (h - 1, h - 1),
+                                         (w - 1, w - 1)), mode="reflect")
+    planes = planes * keep.astype(planes.dtype)
+    planes = ops.upfirdn2d(
+        planes, hz, up=2,
+        padding=((len(SYM6) + 1) // 2, (len(SYM6) - 2) // 2) * 2, gain=4,
+        spatial_axes=(2, 3))
+    planes = grid_sample.bilinear_sample_planes(planes, plane_px[None],
+                                                plane_py[None])
+    planes = ops.upfirdn2d(planes, hz, down=2,
+                           padding=-hz_pad * 2 + (len(SYM6) - 1) // 2,
+                           flip_filter=True, spatial_axes=(2, 3))
+    return planes[0, 0]
+
+  def transform(args):
+    """One image `[H, W, C]`, channel by channel."""
+    image, image_px, image_py = args
+    out = jax.lax.map(lambda plane: transform_plane(plane, image_px,
+                                                    image_py),
+                      image.transpose(2, 0, 1))
+    return out.transpose(1, 2, 0)
+
+  return jax.lax.map(transform, (images, px, py))
 
 
 _LUMA = np.asarray([1, 1, 1, 0], np.float32) / np.sqrt(3)

@@ -116,6 +116,42 @@ class GradientTest(parameterized.TestCase):
                                  rtol=1e-6)
 
 
+class PlanesFirstTest(parameterized.TestCase):
+  """spatial_axes=(2, 3): the same filtering of `[N, C, H, W]` images."""
+
+  @parameterized.parameters(
+      dict(up=2, down=1, padding=(6, 5, 6, 5), taps=(12,)),
+      dict(up=1, down=2, padding=(-1, 0, 1, -2), taps=(5, 4)),
+      dict(up=(3, 2), down=(1, 2), padding=(2, 1, 3, 0), taps=(6,)))
+  def test_values_and_gradients_are_the_transposed_nhwc_ones(
+      self, up, down, padding, taps):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 9, 11, 3)).astype(np.float32)
+    f = rng.normal(size=taps).astype(np.float32)
+
+    def nhwc(x):
+      return ops.upfirdn2d(x, f, up=up, down=down, padding=padding, gain=2)
+
+    def planes(x):  # [N, H, W, C] -> [N, C, H', W'] -> [N, H', W', C]
+      y = ops.upfirdn2d(x.transpose(0, 3, 1, 2), f, up=up, down=down,
+                        padding=padding, gain=2, spatial_axes=(2, 3))
+      return y.transpose(0, 2, 3, 1)
+
+    expected, nhwc_pullback = jax.vjp(nhwc, x)
+    got, planes_pullback = jax.vjp(planes, x)
+    np.testing.assert_array_equal(got, expected)
+    dy = rng.normal(size=expected.shape).astype(np.float32)
+    np.testing.assert_array_equal(planes_pullback(dy)[0],
+                                  nhwc_pullback(dy)[0])
+
+  def test_bad_axes(self):
+    with self.assertRaisesRegex(ValueError,
+                                r"spatial_axes: expected \(1, 2\) or "
+                                r"\(2, 3\), got \(1, 3\)"):
+      ops.upfirdn2d(np.zeros((1, 8, 8, 2), np.float32), None,
+                    spatial_axes=(1, 3))
+
+
 class SetupFilterTest(parameterized.TestCase):
 
   def test_official_semantics(self):
