@@ -256,11 +256,12 @@ def _geometric(images: jax.Array, g_inv: jax.Array) -> jax.Array:
   """Applies G_inv `[N, 3, 3]` to `[N, H, W, C]` (official pixel blitting
   and general geometric transformations, see the module docstring).
 
-  The batch's margin comes first; then one image at a time (`lax.map`), so
-  that one image's canvas is live, not the batch's (at 512² a canvas is
-  3 x 3068² floats, 108 MiB, and its gradient needs several). Canvases are
-  planes-first, `[C, 1, H, W]`: W is their minor axis, which TPUs tile by
-  128 lanes (with C = 3 minor, a canvas would take 42x its size there).
+  The batch's margin comes first; then one channel of one image at a time
+  (`lax.map` over images, then channels), so that one plane's canvas is
+  live, not the batch's (at 512² a plane's canvas is 3068² floats, 36 MiB,
+  and its gradient needs several). Canvases are `[1, 1, H, W]`: W is their
+  minor axis, which TPUs tile by 128 lanes (with C = 3 minor, a canvas
+  would take 42x its size there).
   """
   n, h, w, _ = images.shape
   hz = ops.setup_filter(np.asarray(SYM6, np.float32))
@@ -279,7 +280,7 @@ def _geometric(images: jax.Array, g_inv: jax.Array) -> jax.Array:
   cols = jnp.arange(3 * w - 2) - (w - 1)
   rows = jnp.arange(3 * h - 2) - (h - 1)
   keep = (((cols >= -mx0) & (cols < w + mx1))[None, :] &
-          ((rows >= -my0) & (rows < h + my1))[:, None])
+          ((rows >= -my0) & (rows < h + my1))[:, None]).astype(images.dtype)
 
   # Output pixel -> upsampled-canvas pixel, as the official chain of
   # scale/translate matrices and affine_grid/grid_sample normalizations.
@@ -305,7 +306,7 @@ def _geometric(images: jax.Array, g_inv: jax.Array) -> jax.Array:
     """One channel `[H, W]` sampled at px, py `[Ho, Wo]`."""
     planes = jnp.pad(plane[None, None], ((0, 0), (0, 0), (h - 1, h - 1),
                                          (w - 1, w - 1)), mode="reflect")
-    planes = planes * keep.astype(planes.dtype)
+    planes = planes * keep
     planes = ops.upfirdn2d(
         planes, hz, up=2,
         padding=((len(SYM6) + 1) // 2, (len(SYM6) - 2) // 2) * 2, gain=4,
