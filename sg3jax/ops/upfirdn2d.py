@@ -7,7 +7,8 @@ tap t only when (m * down + t - p0) is a multiple of up. Grouping outputs by
 m mod P, with P = up / gcd(up, down), every group ("phase") is a short FIR
 over the input read at stride down / gcd(up, down). So no multiply touches an
 inserted zero and no dropped sample is ever computed; the phases are then
-interleaved.
+interleaved. A read at stride s is a unit-stride read of one of s "residue
+planes" of the input (its samples at indices = r mod s).
 """
 
 import dataclasses
