@@ -29,13 +29,11 @@ _SCRIPT = """
 import json
 import jax
 import jax.numpy as jnp
-import numpy as np
 from sg3jax import aot, ops
 from sg3jax.networks import stylegan2
 
 TARGET = "v5e:2x4"
-mesh = jax.sharding.Mesh(np.asarray(aot.devices(TARGET)[:1]), ("data",))
-one_chip = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+one_chip = aot.single_device(TARGET)
 
 def spec(*shape):
   return jax.ShapeDtypeStruct(shape, jnp.bfloat16, sharding=one_chip)
