@@ -7,8 +7,7 @@ tap t only when (m * down + t - p0) is a multiple of up. Grouping outputs by
 m mod P, with P = up / gcd(up, down), every group ("phase") is a short FIR
 over the input read at stride down / gcd(up, down). So no multiply touches an
 inserted zero and no dropped sample is ever computed; the phases are then
-interleaved. A read at stride s is a unit-stride read of one of s "residue
-planes" of the input (its samples at indices = r mod s).
+interleaved.
 """
 
 import dataclasses
@@ -279,40 +278,19 @@ def _polyphase_fir(x: jax.Array, g: jax.Array,
     longest = max(p.count for p in phases)
     lo = max(0, -min(offsets))
     hi = max(0, (longest - 1) * stride + max(offsets) + 1 - x.shape[a.axis])
-    hi += -(x.shape[a.axis] + lo + hi) % stride
     pad[a.axis] = (lo, hi)
   xp = jnp.pad(x, pad)
-  strides = [stride for _, stride, _, _ in plans]
-  residue_planes = {}
-
-  def residue_plane(residues: tuple[int, ...]) -> jax.Array:
-    """xp at the indices = residues (mod stride) of each axis, [..., length
-    / stride, ...]: a strided read of xp is a unit-stride read of a plane.
-    (XLA TPU materializes each strided slice of an image: the 16 taps of a
-    4x4 filter at down 2 held 16 quarter-size copies at once.)"""
-    if residues not in residue_planes:
-      plane = xp
-      for a, stride, residue in zip(axes, strides, residues):
-        if stride > 1:
-          shape = list(plane.shape)
-          shape[a.axis:a.axis + 1] = [shape[a.axis] // stride, stride]
-          plane = jax.lax.index_in_dim(plane.reshape(shape), residue,
-                                       a.axis + 1, keepdims=False)
-      residue_planes[residues] = plane
-    return residue_planes[residues]
 
   def phase_output(combo: tuple[_Phase, ...]) -> jax.Array:
     acc = None
     for tap_combo in itertools.product(*(p.taps for p in combo)):
-      starts = [pad[a.axis][0] + offset
-                for a, (_, offset) in zip(axes, tap_combo)]
-      plane = residue_plane(tuple(
-          start % stride for start, stride in zip(starts, strides)))
-      begin, limit = [0] * x.ndim, list(plane.shape)
-      for a, phase, start, stride in zip(axes, combo, starts, strides):
-        begin[a.axis] = start // stride
-        limit[a.axis] = begin[a.axis] + phase.count
-      term = jax.lax.slice(plane, begin, limit) * g[tuple(
+      start, limit, strides = [0] * x.ndim, list(xp.shape), [1] * x.ndim
+      for a, (_, stride, _, _), phase, (_, offset) in zip(axes, plans, combo,
+                                                        tap_combo):
+        start[a.axis] = pad[a.axis][0] + offset
+        limit[a.axis] = start[a.axis] + (phase.count - 1) * stride + 1
+        strides[a.axis] = stride
+      term = jax.lax.slice(xp, start, limit, strides) * g[tuple(
           t for t, _ in tap_combo)]
       acc = term if acc is None else acc + term
     if acc is None:  # a phase that no tap reaches is all zeros

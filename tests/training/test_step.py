@@ -226,6 +226,50 @@ class PreprocessRematTest(absltest.TestCase):
       np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
+class GeneratorRematTest(absltest.TestCase):
+  """With `remat`, G main generates the fakes again in the backward pass,
+  after D's backward (G's saved layer inputs are not held through it),
+  with the same loss and G gradients."""
+
+  def test_g_main_regenerates_the_fakes_with_the_same_gradients(self):
+    cfg = tiny.tiny_config()
+    G = convert.generator_from_kwargs(config_lib.generator_kwargs(
+        cfg, resolution=16, channels=3, label_dim=0))
+    tx = step_lib.adam(0.002, (0.0, 0.99), 1e-8, None)
+    z = jax.random.normal(jax.random.key(0), (2, G.z_dim))
+    batch = {"z": z, "c": jnp.zeros((2, 0))}
+    g_variables = G.init(jax.random.key(1), z, batch["c"])
+    g_params = g_variables["params"]
+    g_state = {k: v for k, v in g_variables.items() if k != "params"}
+    results = {}
+    for remat in (False, True):
+      D = convert.discriminator_from_kwargs(
+          config_lib.discriminator_kwargs(cfg, resolution=16, channels=3,
+                                          label_dim=0), remat=remat)
+      d_params = D.init(jax.random.key(2), jnp.zeros((2, 16, 16, 3)),
+                        batch["c"])["params"]
+      builder = step_lib.StepBuilder(
+          D=D, G=G, g_tx=tx, d_tx=tx, loss=step_lib.LossConfig(r1_gamma=1.0),
+          mesh=jax.make_mesh((1,), ("data",),
+                             axis_types=(jax.sharding.AxisType.Auto,)),
+          batch_gpu=2)
+
+      def g_loss(g_params, builder=builder, d_params=d_params):
+        return builder._g_main(g_params, g_state, d_params, batch,
+                               jax.random.key(3), 1.0, lambda img, key: img)[0]
+      # The fakes' generator is a checkpointed call of its own.
+      jaxpr = jax.make_jaxpr(g_loss)(g_params)
+      regenerated = [e for e in jaxpr.eqns
+                     if e.primitive.name in ("checkpoint", "remat2")
+                     and e.outvars[0].aval.shape == (2, 16, 16, 3)]
+      self.assertLen(regenerated, int(remat))
+      results[remat] = jax.jit(jax.value_and_grad(g_loss))(g_params)
+    self.assertGreater(float(results[False][0]), 0.0)
+    for got, want in zip(jax.tree.leaves(results[True]),
+                         jax.tree.leaves(results[False]), strict=True):
+      np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
 class DataParallelTest(absltest.TestCase):
 
   def test_one_and_eight_devices_give_the_same_networks(self):
