@@ -15,6 +15,7 @@ saved with it) and raises `preemption.Preempted`; resuming gives the same
 networks and statistics as a run that was never interrupted.
 """
 
+import collections
 import contextlib
 import dataclasses
 import json
@@ -189,6 +190,34 @@ def optimizers(cfg: ml_collections.ConfigDict, D: nn.Module
   return g_tx, d_tx
 
 
+# The steps of the latest trainings in this process, by what each is built
+# from: a training with the same networks, optimizers, losses, mesh and
+# micro-batch (a resumed run, a sweep over seeds, tests) reuses the traced
+# and compiled programs. Two entries bound what stays alive.
+_STEP_CACHE_SIZE = 2
+_step_cache: collections.OrderedDict = collections.OrderedDict()
+
+
+def step_of(cfg: ml_collections.ConfigDict, G: nn.Module, D: nn.Module,
+            mesh: jax.sharding.Mesh, batch_gpu: int
+            ) -> tuple[optax.GradientTransformation,
+                       optax.GradientTransformation, step_lib.StepBuilder]:
+  """(G's optimizer, D's optimizer, the step) of a training of `cfg` with
+  these networks on `mesh`: the ones of an earlier training in this process
+  when everything they are built from is equal."""
+  loss = loss_config(cfg)
+  key = (G, D, loss, json.dumps(cfg.optim.to_dict(), sort_keys=True),
+         cfg.D.freeze_layers, mesh, batch_gpu)
+  if key not in _step_cache:
+    g_tx, d_tx = optimizers(cfg, D)
+    _step_cache[key] = (g_tx, d_tx, step_lib.StepBuilder(
+        G, D, g_tx, d_tx, loss, mesh, batch_gpu))
+    while len(_step_cache) > _STEP_CACHE_SIZE:
+      _step_cache.popitem(last=False)
+  _step_cache.move_to_end(key)
+  return _step_cache[key]
+
+
 def _check_resume(name: str, expected, got, source: str):
   """`got` if it has `expected`'s structure and shapes, else ValueError."""
   want = {jax.tree_util.keystr(k): v.shape
@@ -242,9 +271,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
 
   nets = build_networks(cfg, ds)
   G, D, g_kwargs, d_kwargs = nets.G, nets.D, nets.g_kwargs, nets.d_kwargs
-  g_tx, d_tx = optimizers(cfg, D)
-  loss = loss_config(cfg)
-  builder = step_lib.StepBuilder(G, D, g_tx, d_tx, loss, mesh, batch_gpu)
+  g_tx, d_tx, builder = step_of(cfg, G, D, mesh, batch_gpu)
+  loss = builder.loss
 
   _, run_key = jax.random.split(jax.random.key(cfg.seed))
   fresh = {"G": convert.generator.abstract_variables(G),

@@ -6,6 +6,7 @@ images in a seeded random order, or grouped by label for conditional data
 (each row one label); the fakes use the grid's labels and fixed latents.
 """
 
+import functools
 import pathlib
 
 import jax
@@ -75,8 +76,11 @@ def save_grid(images: np.ndarray, path: str | pathlib.Path,
                   "L" if c == 1 else "RGB").save(path)
 
 
+@functools.lru_cache(maxsize=2)
 def make_renderer(G, batch: int):
-  """A jitted `render(variables, z, c)` for grids, `batch` at a time."""
+  """A jitted `render(variables, z, c)` for grids, `batch` at a time (the
+  same one for an equal G and batch: a later training in this process
+  reuses its compiled program)."""
   apply = jax.jit(lambda v, z, c: G.apply(v, z, c))
 
   def render(variables, z: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ from tests.training import tiny
 _REPO = pathlib.Path(__file__).resolve().parents[2]
 _CACHE = tempfile.mkdtemp(prefix="sg3jax-test-jit-cache-")
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
-_ITERATIONS = 40  # one tick (and one checkpoint) per iteration
+_ITERATIONS = 16  # one tick (and one checkpoint) per iteration
 
 
 def _command(workdir, *flags):
@@ -162,7 +162,7 @@ class TrainRunTest(parameterized.TestCase):
     # The losses move: G and D are being trained.
     g_losses = [s["Loss/G/loss"]["mean"] for s in stats]
     self.assertGreater(np.ptp(g_losses), 0.01)
-    self.assertIn("tick 39", self.result.stdout)
+    self.assertIn(f"tick {_ITERATIONS - 1}", self.result.stdout)
     # Grid 2x2 of 16x16 images; the fakes changed during training.
     init = np.asarray(Image.open(run / "fakes_init.png"), np.float32)
     final = np.asarray(Image.open(run / "fakes000000.png"), np.float32)
@@ -173,8 +173,9 @@ class TrainRunTest(parameterized.TestCase):
     self.assertEqual(ckpts.latest_step(), _ITERATIONS)
     meta = ckpts.read_meta(_ITERATIONS)
     ckpts.close()
-    self.assertEqual(meta["counters"], {"batch_idx": 40, "cur_nimg": 320,
-                                        "cur_tick": 40})
+    self.assertEqual(meta["counters"], {"batch_idx": _ITERATIONS,
+                                        "cur_nimg": _ITERATIONS * 8,
+                                        "cur_tick": _ITERATIONS})
     self.assertLen(list((run / "checkpoints").iterdir()), 3)
     # Each step's SHA256SUMS covers the files of its four items.
     step_dir = run / "checkpoints" / str(_ITERATIONS)
@@ -522,18 +523,28 @@ class InProcessTrainTest(absltest.TestCase):
                      "StyleGAN2Generator")
 
 
-  def test_ada_adapts_p_and_resume_keeps_it(self):
+  def test_ada_adapts_p_and_resume_keeps_it_with_the_compiled_step(self):
     cfg = tiny.tiny_config()
     cfg.augment.mode = "ada"
     cfg.augment.p = 0.5
     cfg.augment.target = 0.0
     cfg.augment.interval = 2
     cfg.augment.kimg = 0.1  # p moves by 8 * 2 / 100 per adjustment
-    cfg.total_kimg = 0.032  # 4 iterations, one tick each
     workdir = pathlib.Path(self.create_tempdir().full_path)
-    loop.train(cfg, workdir)
-    cfg.total_kimg = 0.048  # resume for 2 more
-    loop.train(cfg, workdir)
+    compiled = {}
+    # 4 iterations of one tick each, then resumed for 2 more.
+    for run, total_kimg in (("first", 0.032), ("resumed", 0.048)):
+      cfg.total_kimg = total_kimg
+      with jax.log_compiles(True), self.assertLogs(
+          "jax._src.interpreters.pxla", "WARNING") as logs:
+        loop.train(cfg, workdir)
+      compiled[run] = {m.split("Compiling ")[1].split(" ")[0]
+                       for m in logs.output if "Compiling " in m}
+    # The resumed training in this process reused the step programs.
+    self.assertContainsSubset({"jit(step)", "jit(_finish)"},
+                              compiled["first"])
+    self.assertNoCommonElements({"jit(step)", "jit(_finish)"},
+                                compiled["resumed"])
     stats = [json.loads(line) for line in
              (workdir / "stats.jsonl").read_text().splitlines()]
     self.assertLen(stats, 6)

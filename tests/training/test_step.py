@@ -14,6 +14,31 @@ from sg3jax.training import losses
 from sg3jax.training import step as step_lib
 from tests.training import tiny
 
+_ADAM = step_lib.adam(0.002, (0.0, 0.99), 1e-8, None)
+
+
+def _tiny_generator():
+  """experiments/tiny.py's G (16², RGB, no labels)."""
+  return convert.generator_from_kwargs(config_lib.generator_kwargs(
+      tiny.tiny_config(), resolution=16, channels=3, label_dim=0))
+
+
+def _tiny_discriminator(remat: bool):
+  """experiments/tiny.py's D, its blocks rematerialized with `remat`."""
+  return convert.discriminator_from_kwargs(config_lib.discriminator_kwargs(
+      tiny.tiny_config(), resolution=16, channels=3, label_dim=0),
+                                           remat=remat)
+
+
+def _one_device_builder(G, D, loss: step_lib.LossConfig
+                        ) -> step_lib.StepBuilder:
+  """The step of G and D with Adam on one device, 2 images per round."""
+  return step_lib.StepBuilder(
+      D=D, G=G, g_tx=_ADAM, d_tx=_ADAM, loss=loss,
+      mesh=jax.make_mesh((1,), ("data",),
+                         axis_types=(jax.sharding.AxisType.Auto,)),
+      batch_gpu=2)
+
 
 class ScheduleTest(parameterized.TestCase):
 
@@ -181,28 +206,13 @@ class PreprocessRematTest(absltest.TestCase):
   D's inputs are recomputed in the backward pass (R1's largest buffers),
   with the same values and gradients."""
 
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls.G = convert.generator_from_kwargs(
-        config_lib.generator_kwargs(tiny.tiny_config(), resolution=16,
-                                    channels=3, label_dim=0))
-    cls.tx = step_lib.adam(0.002, (0.0, 0.99), 1e-8, None)
-
   def _preprocess(self, remat: bool):
     """The step's `preprocess(img, key)` (blur on, "bgc" at p 0.6)."""
-    cfg = tiny.tiny_config()
-    D = convert.discriminator_from_kwargs(
-        config_lib.discriminator_kwargs(cfg, resolution=16, channels=3,
-                                        label_dim=0), remat=remat)
     loss = step_lib.LossConfig(r1_gamma=1.0,
                                augment=augment_lib.pipeline("bgc"),
                                blur_init_sigma=2.0, blur_fade_kimg=1.0)
-    builder = step_lib.StepBuilder(
-        D=D, G=self.G, g_tx=self.tx, d_tx=self.tx, loss=loss,
-        mesh=jax.make_mesh((1,), ("data",),
-                           axis_types=(jax.sharding.AxisType.Auto,)),
-        batch_gpu=2)
+    builder = _one_device_builder(_tiny_generator(),
+                                  _tiny_discriminator(remat), loss)
     scalars = step_lib.step_scalars(0, 100, 2, 10.0, 0.05, loss)
     return builder._preprocess(True, scalars, np.float32(0.6))
 
@@ -232,29 +242,21 @@ class GeneratorRematTest(absltest.TestCase):
   with the same loss and G gradients."""
 
   def test_g_main_regenerates_the_fakes_with_the_same_gradients(self):
-    cfg = tiny.tiny_config()
-    G = convert.generator_from_kwargs(config_lib.generator_kwargs(
-        cfg, resolution=16, channels=3, label_dim=0))
-    tx = step_lib.adam(0.002, (0.0, 0.99), 1e-8, None)
+    G = _tiny_generator()
     z = jax.random.normal(jax.random.key(0), (2, G.z_dim))
     batch = {"z": z, "c": jnp.zeros((2, 0))}
-    g_variables = G.init(jax.random.key(1), z, batch["c"])
+    g_variables = jax.jit(G.init)(jax.random.key(1), z, batch["c"])
     g_params = g_variables["params"]
     g_state = {k: v for k, v in g_variables.items() if k != "params"}
+    # (D's remat changes how D runs, not its parameters.)
+    d_params = jax.jit(_tiny_discriminator(remat=False).init)(
+        jax.random.key(2), jnp.zeros((2, 16, 16, 3)), batch["c"])["params"]
     results = {}
     for remat in (False, True):
-      D = convert.discriminator_from_kwargs(
-          config_lib.discriminator_kwargs(cfg, resolution=16, channels=3,
-                                          label_dim=0), remat=remat)
-      d_params = D.init(jax.random.key(2), jnp.zeros((2, 16, 16, 3)),
-                        batch["c"])["params"]
-      builder = step_lib.StepBuilder(
-          D=D, G=G, g_tx=tx, d_tx=tx, loss=step_lib.LossConfig(r1_gamma=1.0),
-          mesh=jax.make_mesh((1,), ("data",),
-                             axis_types=(jax.sharding.AxisType.Auto,)),
-          batch_gpu=2)
+      builder = _one_device_builder(G, _tiny_discriminator(remat),
+                                    step_lib.LossConfig(r1_gamma=1.0))
 
-      def g_loss(g_params, builder=builder, d_params=d_params):
+      def g_loss(g_params, builder=builder):
         return builder._g_main(g_params, g_state, d_params, batch,
                                jax.random.key(3), 1.0, lambda img, key: img)[0]
       # The fakes' generator is a checkpointed call of its own.
