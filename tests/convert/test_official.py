@@ -70,9 +70,9 @@ class OfficialPickleTest(absltest.TestCase):
         official.max_rel_error(img, official.nhwc(g_arrays["psi1.0/img"])),
         1e-5)
     d_module, d_variables = loaded["D"]
-    logits = d_module.apply(d_variables,
-                            jnp.asarray(official.nhwc(loss_arrays["real_img"])),
-                            jnp.asarray(loss_arrays["real_c"]))
+    logits = jax.jit(d_module.apply)(
+        d_variables, jnp.asarray(official.nhwc(loss_arrays["real_img"])),
+        jnp.asarray(loss_arrays["real_c"]))
     np.testing.assert_allclose(jax.nn.softplus(-logits[:, 0]),
                                loss_arrays["blur0/D_real"], rtol=1e-5)
     self.assertAlmostEqual(loaded["augment_pipe"]["p"], 0.3, places=6)

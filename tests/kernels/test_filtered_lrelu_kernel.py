@@ -67,6 +67,16 @@ def _tiling(case):
   return fused.Tiling(max_tile=case["max_tile"])
 
 
+def _value_and_gradients(fn, x, b, dy):
+  """(fn(x, b), its gradients w.r.t. x and b pulled back from `dy`), in
+  one jitted program (the interpreted kernel runs compiled, not op by
+  op)."""
+  def run(x, b, dy):
+    y, pullback = jax.vjp(fn, x, b)
+    return y, pullback(dy)
+  return jax.jit(run)(x, b, dy)
+
+
 def _kernel(case, backend, interpret, x, fu, fd, b):
   """The public fused op (custom VJP) with the case's small tiles."""
   return fused.filtered_lrelu_pallas(
@@ -103,15 +113,16 @@ class InterpretTest(parameterized.TestCase):
       self.assertGreater(t.rows.num_tiles, 1)
       self.assertGreater(t.cols.num_tiles, 1)
 
-    y, pullback = jax.vjp(
-        lambda x, b: _kernel(case, backend, interpret, x, fu, fd, b), x, b)
-    y_ref, pullback_ref = jax.vjp(
-        lambda x, b: _reference(case, x, fu, fd, b), x, b)
+    reference = lambda x, b: _reference(case, x, fu, fd, b)
+    dy = jnp.asarray(np.random.default_rng(1).normal(
+        size=jax.eval_shape(reference, x, b).shape), jnp.float32)
+    y, grads = _value_and_gradients(
+        lambda x, b: _kernel(case, backend, interpret, x, fu, fd, b), x, b,
+        dy)
+    y_ref, grads_ref = _value_and_gradients(reference, x, b, dy)
     self.assertEqual(y.shape, y_ref.shape)
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
-    dy = jnp.asarray(np.random.default_rng(1).normal(size=y.shape),
-                     jnp.float32)
-    for ours, ref in zip(pullback(dy), pullback_ref(dy)):
+    for ours, ref in zip(grads, grads_ref):
       np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
 
   @parameterized.parameters(*BACKENDS)
@@ -119,19 +130,19 @@ class InterpretTest(parameterized.TestCase):
     case = CASES[0]
     interpret = self._interpret(backend)
     x, fu, fd, b = _arrays(case, 2, jnp.bfloat16)
-    y, pullback = jax.vjp(
-        lambda x, b: _kernel(case, backend, interpret, x, fu, fd, b), x, b)
+    kernel = lambda x, b: _kernel(case, backend, interpret, x, fu, fd, b)
+    dy = jnp.asarray(np.random.default_rng(3).normal(
+        size=jax.eval_shape(kernel, x, b).shape)).astype(jnp.bfloat16)
+    y, (dx, _) = _value_and_gradients(kernel, x, b, dy)
     self.assertEqual(y.dtype, jnp.bfloat16)
     # The kernel computes in float32 from the bf16 input; only its output
     # is rounded to bf16 (8 mantissa bits: relative error <= 2^-8).
     x32, b32 = x.astype(jnp.float32), b.astype(jnp.float32)
-    y_ref, pullback_ref = jax.vjp(
-        lambda x, b: _reference(case, x, fu, fd, b), x32, b32)
+    y_ref, (dx_ref, _) = _value_and_gradients(
+        lambda x, b: _reference(case, x, fu, fd, b), x32, b32,
+        dy.astype(jnp.float32))
     np.testing.assert_allclose(np.asarray(y, np.float32), y_ref,
                                rtol=2 ** -8, atol=1e-6)
-    dy = jnp.asarray(np.random.default_rng(3).normal(size=y.shape))
-    dx, _ = pullback(dy.astype(jnp.bfloat16))
-    dx_ref, _ = pullback_ref(dy.astype(jnp.bfloat16).astype(jnp.float32))
     np.testing.assert_allclose(np.asarray(dx, np.float32), dx_ref,
                                rtol=2 ** -8, atol=1e-5)
 

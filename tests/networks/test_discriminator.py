@@ -151,7 +151,8 @@ class BehaviourTest(absltest.TestCase):
   def test_conditional_needs_labels(self):
     module = tiny_discriminator(c_dim=3)
     img = jnp.zeros((2, 16, 16, 3))
-    variables = module.init(jax.random.key(0), img, jnp.zeros((2, 3)))
+    variables = jax.jit(module.init)(jax.random.key(0), img,
+                                     jnp.zeros((2, 3)))
     with self.assertRaisesRegex(ValueError, r"c: expected \[2, 3\], got None"):
       module.apply(variables, img, None)
     with self.assertRaisesRegex(ValueError, r"img: expected \[N, 16, 16, 3\]"):

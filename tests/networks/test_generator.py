@@ -201,9 +201,9 @@ class RematTest(absltest.TestCase):
   def test_same_values_gradients_and_second_order(self):
     z = jax.random.normal(jax.random.key(1), (2, 8))
     plain, remat = tiny_generator(), tiny_generator(remat=True)
-    variables = plain.init(jax.random.key(0), z)
-    self.assertEqual(jax.tree.structure(variables),
-                     jax.tree.structure(remat.init(jax.random.key(0), z)))
+    variables = jax.jit(plain.init)(jax.random.key(0), z)
+    self.assertEqual(jax.tree.structure(variables), jax.tree.structure(
+        jax.eval_shape(remat.init, jax.random.key(0), z)))
     probe = jax.random.normal(jax.random.key(2), (2, 16, 16, 3))
 
     def outputs(module):
@@ -249,8 +249,8 @@ class ConfigTest(absltest.TestCase):
         self.assertEqual(up.ndim, 1, name)
       self.assertEqual(geometry.down_radial, idx < 3)
     z = jax.random.normal(jax.random.key(1), (2, 8))
-    variables = module.init(jax.random.key(0), z)
-    img = module.apply(variables, z)
+    variables = jax.jit(module.init)(jax.random.key(0), z)
+    img = jax.jit(module.apply)(variables, z)
     self.assertEqual(img.shape, (2, 16, 16, 3))
     self.assertTrue(np.all(np.isfinite(img)))
     weight = variables["params"]["synthesis"]["L0_20_8"]["weight"]
@@ -262,9 +262,10 @@ class ConfigTest(absltest.TestCase):
     schedule = dict(num_fp16_res=1, first_cutoff=1, first_stopband=2)
     module = tiny_generator(mixed_precision=True, **schedule)
     z = jax.random.normal(jax.random.key(1), (2, 8))
-    variables = module.init(jax.random.key(0), z)
-    reference = tiny_generator(**schedule).apply(variables, z)
-    img, state = module.apply(variables, z, capture_intermediates=True)
+    variables = jax.jit(module.init)(jax.random.key(0), z)
+    reference = jax.jit(tiny_generator(**schedule).apply)(variables, z)
+    img, state = jax.jit(functools.partial(
+        module.apply, capture_intermediates=True))(variables, z)
     self.assertEqual(img.dtype, jnp.float32)
     layers = state["intermediates"]["synthesis"]
     dtypes = {name: layers[name]["__call__"][0].dtype for name in layers

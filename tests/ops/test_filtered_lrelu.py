@@ -40,8 +40,13 @@ class OfficialParityTest(parameterized.TestCase):
     op, arrays = _official_call(name, impl)
     x = jnp.asarray(official.nhwc(arrays[f"{name}/x"]))
     b = jnp.asarray(arrays[f"{name}/b"])
-    y, pullback = jax.vjp(op, x, b)
-    dx, db = pullback(jnp.asarray(official.nhwc(arrays[f"{name}/dy"])))
+
+    @jax.jit
+    def forward_and_gradients(x, b, dy):
+      y, pullback = jax.vjp(op, x, b)
+      return (y, *pullback(dy))
+    y, dx, db = forward_and_gradients(
+        x, b, jnp.asarray(official.nhwc(arrays[f"{name}/dy"])))
     # fp32 parity at 1e-5 of each tensor's scale (observed <= 4e-7 for
     # impl="xla"): the same sums as official, accumulated in another order.
     for actual, key in ((y, "y"), (dx, "dx"), (db, "db")):
@@ -70,8 +75,9 @@ class PropertyTest(parameterized.TestCase):
     b = rng.normal(size=3).astype(np.float32)
     kwargs = dict(up=up, down=down, padding=len(fu) // 2, clamp=1.5,
                   impl=impl)
-    y = ops.filtered_lrelu(x[:, shift:, shift:], fu, fd, b, **kwargs)
-    y_shifted_input = ops.filtered_lrelu(x, fu, fd, b, **kwargs)
+    op = jax.jit(lambda x: ops.filtered_lrelu(x, fu, fd, b, **kwargs))
+    y = op(x[:, shift:, shift:])
+    y_shifted_input = op(x)
     out_shift = shift * up // down
     margin = 6
     inner = slice(margin, y.shape[1] - margin)
@@ -88,9 +94,9 @@ class PropertyTest(parameterized.TestCase):
     fd = filters.design_lowpass_filter(4, 1.0, 1.0, 4.0, radial=True)
     x = jnp.asarray(rng.normal(size=(1, 5, 6, 2)), jnp.float32)
     b = jnp.asarray(rng.normal(size=2), jnp.float32)
-    op = lambda x, b: ops.filtered_lrelu(x, fu, fd, b, up=2, down=2,
-                                         padding=[3, 2, 2, 3], clamp=0.8,
-                                         impl=impl)
+    op = jax.jit(lambda x, b: ops.filtered_lrelu(
+        x, fu, fd, b, up=2, down=2, padding=[3, 2, 2, 3], clamp=0.8,
+        impl=impl))
     # float32 central differences with eps 1e-3 against the custom VJP; the
     # lrelu kink and the clamp make larger steps unreliable.
     jtu.check_grads(op, (x, b), order=1, modes=("rev",), eps=1e-3, atol=2e-2,
@@ -105,7 +111,8 @@ class PropertyTest(parameterized.TestCase):
     b = rng.normal(size=3).astype(np.float32)
     args = dict(up=3, down=2, padding=[4, 2, 1, 5], gain=1.1, slope=0.3,
                 clamp=2.0, flip_filter=True)
-    y = ops.filtered_lrelu(x, fu, fd, b, impl=impl, **args)
+    y = jax.jit(lambda x: ops.filtered_lrelu(x, fu, fd, b, impl=impl,
+                                             **args))(x)
     expected = numpy_reference.filtered_lrelu(x, fu, fd, b, **args)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
@@ -133,7 +140,8 @@ class FilterGradientTest(absltest.TestCase):
       a = ops.bias_act(v, act="lrelu", clamp=1.0)
       return jnp.vdot(ops.upfirdn2d(a, fd, down=2), dy)
 
-    np.testing.assert_allclose(jax.grad(fused)(1.5), jax.grad(unfused)(1.5),
+    np.testing.assert_allclose(jax.jit(jax.grad(fused))(1.5),
+                               jax.jit(jax.grad(unfused))(1.5),
                                rtol=1e-5)
 
   def test_pallas_refuses_filter_gradients(self):

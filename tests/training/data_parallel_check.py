@@ -67,8 +67,9 @@ def main():
   z = np.zeros((1, G.z_dim), np.float32)
   c = np.zeros((1, 0), np.float32)
   variables = {
-      "G": G.init(jax.random.key(1), z, c),
-      "D": D.init(jax.random.key(2), np.zeros((1, 16, 16, 3), np.float32), c)}
+      "G": jax.jit(G.init)(jax.random.key(1), z, c),
+      "D": jax.jit(D.init)(jax.random.key(2),
+                           np.zeros((1, 16, 16, 3), np.float32), c)}
   reals = np.stack([np.stack([ds[i * 8 + j]["image"] for j in range(8)])
                     for i in range(STEPS)]).astype(np.float32) / 127.5 - 1
   one, one_reports = run(jax.devices()[:1], cfg, G, D, variables, reals)

@@ -189,8 +189,8 @@ class TrainRunTest(parameterized.TestCase):
     networks = checkpoints.load_networks(self.reference)
     self.assertEqual(set(networks), {"G", "D", "G_ema"})
     G, variables = networks["G_ema"]
-    img = G.apply(variables, np.zeros((1, G.z_dim), np.float32),
-                  np.zeros((1, 0), np.float32))
+    img = jax.jit(G.apply)(variables, np.zeros((1, G.z_dim), np.float32),
+                           np.zeros((1, 0), np.float32))
     self.assertEqual(img.shape, (1, 16, 16, 3))
     self.assertTrue(np.all(np.isfinite(img)))
 

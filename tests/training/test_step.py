@@ -140,11 +140,10 @@ class RegularizerStepTest(absltest.TestCase):
     cls.D = convert.discriminator_from_kwargs(
         config_lib.discriminator_kwargs(cfg, **shape))
     cls.c = np.zeros((8, 0), np.float32)
-    cls.g_vars = cls.G.init(jax.random.key(0),
-                            np.zeros((1, cls.G.z_dim), np.float32),
-                            cls.c[:1])
-    cls.d_vars = cls.D.init(jax.random.key(1),
-                            np.zeros((1, 16, 16, 3), np.float32), cls.c[:1])
+    cls.g_vars = jax.jit(cls.G.init)(
+        jax.random.key(0), np.zeros((1, cls.G.z_dim), np.float32), cls.c[:1])
+    cls.d_vars = jax.jit(cls.D.init)(
+        jax.random.key(1), np.zeros((1, 16, 16, 3), np.float32), cls.c[:1])
     cls.pixels = np.random.default_rng(0).integers(
         0, 256, (8, 16, 16, 3), dtype=np.uint8)
 
