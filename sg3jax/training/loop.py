@@ -15,9 +15,9 @@ saved with it) and raises `preemption.Preempted`; resuming gives the same
 networks and statistics as a run that was never interrupted.
 """
 
-import collections
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -179,23 +179,22 @@ def optimizers(cfg: ml_collections.ConfigDict, D: nn.Module
                           optax.GradientTransformation]:
   """G's and D's Adam (lazy-regularization corrected), D's with the
   Freeze-D layers held."""
-  g_tx = step_lib.adam(cfg.optim.G_lr, cfg.optim.betas, cfg.optim.eps,
-                       cfg.optim.G_reg_interval)
-  d_tx = step_lib.adam(cfg.optim.D_lr, cfg.optim.betas, cfg.optim.eps,
-                       cfg.optim.D_reg_interval)
-  if cfg.D.freeze_layers:
+  return _optimizers(cfg.optim, cfg.D.freeze_layers, D)
+
+
+def _optimizers(optim, freeze_layers: int, D: nn.Module
+                ) -> tuple[optax.GradientTransformation,
+                           optax.GradientTransformation]:
+  """`optimizers` from `cfg.optim` and `cfg.D.freeze_layers`."""
+  g_tx = step_lib.adam(optim.G_lr, optim.betas, optim.eps,
+                       optim.G_reg_interval)
+  d_tx = step_lib.adam(optim.D_lr, optim.betas, optim.eps,
+                       optim.D_reg_interval)
+  if freeze_layers:
     d_tx = step_lib.freeze(
         d_tx, convert.discriminator.abstract_variables(D)["params"],
-        stylegan2.frozen_layer_names(D, cfg.D.freeze_layers))
+        stylegan2.frozen_layer_names(D, freeze_layers))
   return g_tx, d_tx
-
-
-# The steps of the latest trainings in this process, by what each is built
-# from: a training with the same networks, optimizers, losses, mesh and
-# micro-batch (a resumed run, a sweep over seeds, tests) reuses the traced
-# and compiled programs. Two entries bound what stays alive.
-_STEP_CACHE_SIZE = 2
-_step_cache: collections.OrderedDict = collections.OrderedDict()
 
 
 def step_of(cfg: ml_collections.ConfigDict, G: nn.Module, D: nn.Module,
@@ -205,17 +204,21 @@ def step_of(cfg: ml_collections.ConfigDict, G: nn.Module, D: nn.Module,
   """(G's optimizer, D's optimizer, the step) of a training of `cfg` with
   these networks on `mesh`: the ones of an earlier training in this process
   when everything they are built from is equal."""
-  loss = loss_config(cfg)
-  key = (G, D, loss, json.dumps(cfg.optim.to_dict(), sort_keys=True),
-         cfg.D.freeze_layers, mesh, batch_gpu)
-  if key not in _step_cache:
-    g_tx, d_tx = optimizers(cfg, D)
-    _step_cache[key] = (g_tx, d_tx, step_lib.StepBuilder(
-        G, D, g_tx, d_tx, loss, mesh, batch_gpu))
-    while len(_step_cache) > _STEP_CACHE_SIZE:
-      _step_cache.popitem(last=False)
-  _step_cache.move_to_end(key)
-  return _step_cache[key]
+  return _step(G, D, loss_config(cfg), ml_collections.FrozenConfigDict(
+      cfg.optim), cfg.D.freeze_layers, mesh, batch_gpu)
+
+
+# The steps of the last two trainings in this process, by what each is built
+# from: a training with the same networks, optimizers, losses, mesh and
+# micro-batch (a resumed run, a sweep over seeds, tests) reuses the traced
+# and compiled programs.
+@functools.lru_cache(maxsize=2)
+def _step(G: nn.Module, D: nn.Module, loss: step_lib.LossConfig,
+          optim: ml_collections.FrozenConfigDict, freeze_layers: int,
+          mesh: jax.sharding.Mesh, batch_gpu: int):
+  g_tx, d_tx = _optimizers(optim, freeze_layers, D)
+  return g_tx, d_tx, step_lib.StepBuilder(G, D, g_tx, d_tx, loss, mesh,
+                                          batch_gpu)
 
 
 def _check_resume(name: str, expected, got, source: str):

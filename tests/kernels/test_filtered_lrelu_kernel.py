@@ -24,6 +24,7 @@ from kernels.filtered_lrelu import banded
 from kernels.filtered_lrelu import plan as planning
 from kernels.filtered_lrelu import tpu
 from sg3jax import ops
+from tests import autodiff
 
 # Small tiles, so that these images split into several tiles per axis.
 CASES = (
@@ -67,16 +68,6 @@ def _tiling(case):
   return fused.Tiling(max_tile=case["max_tile"])
 
 
-def _value_and_gradients(fn, x, b, dy):
-  """(fn(x, b), its gradients w.r.t. x and b pulled back from `dy`), in
-  one jitted program (the interpreted kernel runs compiled, not op by
-  op)."""
-  def run(x, b, dy):
-    y, pullback = jax.vjp(fn, x, b)
-    return y, pullback(dy)
-  return jax.jit(run)(x, b, dy)
-
-
 def _kernel(case, backend, interpret, x, fu, fd, b):
   """The public fused op (custom VJP) with the case's small tiles."""
   return fused.filtered_lrelu_pallas(
@@ -116,10 +107,10 @@ class InterpretTest(parameterized.TestCase):
     reference = lambda x, b: _reference(case, x, fu, fd, b)
     dy = jnp.asarray(np.random.default_rng(1).normal(
         size=jax.eval_shape(reference, x, b).shape), jnp.float32)
-    y, grads = _value_and_gradients(
-        lambda x, b: _kernel(case, backend, interpret, x, fu, fd, b), x, b,
+    y, grads = autodiff.value_and_pullback(
+        lambda x, b: _kernel(case, backend, interpret, x, fu, fd, b), (x, b),
         dy)
-    y_ref, grads_ref = _value_and_gradients(reference, x, b, dy)
+    y_ref, grads_ref = autodiff.value_and_pullback(reference, (x, b), dy)
     self.assertEqual(y.shape, y_ref.shape)
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
     for ours, ref in zip(grads, grads_ref):
@@ -133,13 +124,13 @@ class InterpretTest(parameterized.TestCase):
     kernel = lambda x, b: _kernel(case, backend, interpret, x, fu, fd, b)
     dy = jnp.asarray(np.random.default_rng(3).normal(
         size=jax.eval_shape(kernel, x, b).shape)).astype(jnp.bfloat16)
-    y, (dx, _) = _value_and_gradients(kernel, x, b, dy)
+    y, (dx, _) = autodiff.value_and_pullback(kernel, (x, b), dy)
     self.assertEqual(y.dtype, jnp.bfloat16)
     # The kernel computes in float32 from the bf16 input; only its output
     # is rounded to bf16 (8 mantissa bits: relative error <= 2^-8).
     x32, b32 = x.astype(jnp.float32), b.astype(jnp.float32)
-    y_ref, (dx_ref, _) = _value_and_gradients(
-        lambda x, b: _reference(case, x, fu, fd, b), x32, b32,
+    y_ref, (dx_ref, _) = autodiff.value_and_pullback(
+        lambda x, b: _reference(case, x, fu, fd, b), (x32, b32),
         dy.astype(jnp.float32))
     np.testing.assert_allclose(np.asarray(y, np.float32), y_ref,
                                rtol=2 ** -8, atol=1e-6)

@@ -12,6 +12,7 @@ from jax import test_util as jtu
 
 from sg3jax import filters
 from sg3jax import ops
+from tests import autodiff
 from tests import official
 from tests.ops import numpy_reference
 
@@ -40,13 +41,8 @@ class OfficialParityTest(parameterized.TestCase):
     op, arrays = _official_call(name, impl)
     x = jnp.asarray(official.nhwc(arrays[f"{name}/x"]))
     b = jnp.asarray(arrays[f"{name}/b"])
-
-    @jax.jit
-    def forward_and_gradients(x, b, dy):
-      y, pullback = jax.vjp(op, x, b)
-      return (y, *pullback(dy))
-    y, dx, db = forward_and_gradients(
-        x, b, jnp.asarray(official.nhwc(arrays[f"{name}/dy"])))
+    y, (dx, db) = autodiff.value_and_pullback(
+        op, (x, b), jnp.asarray(official.nhwc(arrays[f"{name}/dy"])))
     # fp32 parity at 1e-5 of each tensor's scale (observed <= 4e-7 for
     # impl="xla"): the same sums as official, accumulated in another order.
     for actual, key in ((y, "y"), (dx, "dx"), (db, "db")):
