@@ -43,15 +43,19 @@ def _maps(variables, ws, value, *, module, kind):
                         method=module.synthesize)
 
   eye = jnp.eye(3, dtype=jnp.float32)
-  original = render(eye)
   if kind == "rot":
-    transformed = render(eq.rotation_matrix(-value, jnp.float32))
+    moved = eq.rotation_matrix(-value, jnp.float32)
+  else:
+    moved = eye.at[:2, 2].set(-value)
+  # One batched render of both transforms: the same program computes the
+  # two images, so an identity motion gives a bitwise equal image.
+  original, transformed = jax.vmap(render)(jnp.stack([eye, moved]))
+  if kind == "rot":
     back, back_mask = eq.apply_fractional_rotation(transformed, -value)
     reference, ref_mask = eq.apply_fractional_pseudo_rotation(original,
                                                               -value)
     mask = back_mask * ref_mask
   else:
-    transformed = render(eye.at[:2, 2].set(-value))
     translate = (eq.apply_integer_translation if kind == "int"
                  else eq.apply_fractional_translation)
     back, mask = translate(transformed, *eq.image_fractions(

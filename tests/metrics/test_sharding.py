@@ -54,7 +54,8 @@ class ShardingTest(absltest.TestCase):
   def test_eight_devices_match_one(self):
     path = pathlib.Path(self.create_tempdir().full_path) / "out.npz"
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO),
-               XLA_FLAGS="--xla_force_host_platform_device_count=8")
+               XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+               + " --xla_force_host_platform_device_count=8")
     proc = subprocess.run(
         [sys.executable, "-c", _SCRIPT.format(num=NUM, batch=BATCH),
          str(path)], cwd=REPO, env=env, capture_output=True, text=True,
