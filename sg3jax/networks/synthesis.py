@@ -347,6 +347,23 @@ class SynthesisLayer(nn.Module):
     return jax.ShapeDtypeStruct((batch, h, w, self.out_channels), dtype)
 
 
+def _run_layers(network: "SynthesisNetwork", x: jax.Array, ws: jax.Array,
+                group: tuple[int, ...], update_emas: bool,
+                cutoff_scale) -> jax.Array:
+  """The network's layers `group` (indices into `layer_kwargs`) on x
+  `[N, H, W, C]`, ws `[N, num_ws, w_dim]`; with `remat`, each layer is
+  recomputed in the backward pass."""
+  layers = list(network.layer_kwargs().items())
+  # update_emas is static: argument 3, counting the layer.
+  layer_class = (nn.remat(SynthesisLayer, static_argnums=(3,))
+                 if network.remat else SynthesisLayer)
+  for idx in group:
+    name, kwargs = layers[idx]
+    layer = layer_class(**kwargs, name=name, parent=network)
+    x = layer(x, ws[:, idx + 1], update_emas, cutoff_scale)
+  return x
+
+
 class SynthesisNetwork(nn.Module):
   """ws `[N, num_ws, w_dim]` -> images `[N, H, W, img_channels]`.
 
@@ -379,6 +396,10 @@ class SynthesisNetwork(nn.Module):
   # Recompute each layer in the backward pass instead of keeping its
   # intermediates (jax.checkpoint): less memory, one more forward.
   remat: bool = False
+  # With remat, G's backward keeps only the input of every group of this
+  # many consecutive layers, not of every layer, and runs each group's
+  # forward once more (each layer is still recomputed on its own inside).
+  remat_group_size: int = 1
   # Inside shard_map: the mesh axis over which the magnitude EMAs average
   # their batch statistics (the global batch's, whatever the device count).
   stats_axis_name: str | None = None
@@ -454,18 +475,25 @@ class SynthesisNetwork(nn.Module):
     if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
       raise ValueError(f"ws: expected [N, {self.num_ws}, {self.w_dim}], got "
                        f"{ws.shape}")
+    if self.remat_group_size < 1:
+      raise ValueError(f"remat_group_size: expected >= 1, got "
+                       f"{self.remat_group_size}")
     s = self.schedule
     dtype = jnp.promote_types(ws.dtype, jnp.float32)
     ws = ws.astype(dtype)
     x = SynthesisInput(self.w_dim, int(s.channels[0]), s.size(0),
                        float(s.sampling_rates[0]), float(s.cutoffs[0]),
                        name="input")(ws[:, 0])
-    # update_emas is static: argument 3, counting the module.
-    layer_class = (nn.remat(SynthesisLayer, static_argnums=(3,))
-                   if self.remat else SynthesisLayer)
-    for idx, (name, kwargs) in enumerate(self.layer_kwargs().items()):
-      layer = layer_class(**kwargs, name=name)
-      x = layer(x, ws[:, idx + 1], update_emas, cutoff_scale)
+    num_layers = self.num_layers + 1
+    size = self.remat_group_size if self.remat else num_layers
+    for start in range(0, num_layers, size):
+      group = tuple(range(start, min(start + size, num_layers)))
+      run = _run_layers
+      if self.remat and size > 1:
+        # The group's input is all its backward keeps; the group is run
+        # again in the backward, each layer recomputed on its own inside.
+        run = nn.remat(_run_layers, static_argnums=(3, 4))
+      x = run(self, x, ws, group, update_emas, cutoff_scale)
     if self.output_scale != 1:
       x = x * self.output_scale
     return x.astype(dtype)

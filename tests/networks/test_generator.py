@@ -225,11 +225,19 @@ class RematTest(absltest.TestCase):
           variables["params"])
 
     expected = jax.jit(lambda: outputs(plain))()
-    got = jax.jit(lambda: outputs(remat))()
     self.assertTrue(np.all(np.isfinite(expected[0])))
-    for e, g in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
-      np.testing.assert_allclose(g, e, rtol=1e-5,
-                                 atol=1e-6 * float(np.abs(e).max()))
+    # Groups of 3 of the 5 layers: (L0, L1, L2), (L3, L4).
+    for module in (remat, tiny_generator(remat=True, remat_group_size=3)):
+      got = jax.jit(lambda m=module: outputs(m))()
+      for e, g in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
+        np.testing.assert_allclose(g, e, rtol=1e-5,
+                                   atol=1e-6 * float(np.abs(e).max()))
+
+  def test_bad_group_size(self):
+    module = tiny_generator(remat=True, remat_group_size=0)
+    with self.assertRaisesRegex(ValueError,
+                                "remat_group_size: expected >= 1, got 0"):
+      jax.eval_shape(module.init, jax.random.key(0), jnp.zeros((1, 8)))
 
 
 class ConfigTest(absltest.TestCase):

@@ -131,6 +131,10 @@ class ConfigTest(parameterized.TestCase):
     # Official fp16 (bf16 here) and recomputation: the official memory.
     self.assertTrue(c.mixed_precision)
     self.assertTrue(c.remat)
+    # Only R 512² keeps every second synthesis layer's input (see
+    # OFFICIAL_REMAT_GROUP_SIZE).
+    self.assertEqual(c.G.remat_group_size,
+                     2 if (name, arg) == ("stylegan3_r.py", "512,8") else 1)
 
   def test_official_gpu_mem(self):
     self.assertEqual(config_lib.official_gpu_mem_gib("stylegan3-t", 256, 8),
@@ -159,6 +163,11 @@ class ConfigTest(parameterized.TestCase):
     G = convert.generator_from_kwargs(
         _kwargs(c)[0], **config_lib.generator_overrides(c))
     self.assertTrue(G.synthesis_kwargs["remat"])
+    self.assertEqual(G.synthesis_kwargs["remat_group_size"], 1)
+    c.G.remat_group_size = 3
+    G = convert.generator_from_kwargs(
+        _kwargs(c)[0], **config_lib.generator_overrides(c))
+    self.assertEqual(G.synthesis_kwargs["remat_group_size"], 3)
     c = config_lib.base_config("stylegan2")
     c.remat = True
     with self.assertRaisesRegex(ValueError, "remat: only the StyleGAN3"):
