@@ -38,18 +38,8 @@ def _check_value(kind: str, value: jax.Array) -> None:
 
 @functools.partial(jax.jit, static_argnames=("module", "kind"))
 def _maps(variables, ws, value, *, module, kind):
-  def render(transform):
-    return module.apply(eq.with_input_transform(variables, transform), ws,
-                        method=module.synthesize)
-
-  eye = jnp.eye(3, dtype=jnp.float32)
-  if kind == "rot":
-    moved = eq.rotation_matrix(-value, jnp.float32)
-  else:
-    moved = eye.at[:2, 2].set(-value)
-  # One batched render of both transforms: the same program computes the
-  # two images, so an identity motion gives a bitwise equal image.
-  original, transformed = jax.vmap(render)(jnp.stack([eye, moved]))
+  original, transformed = eq.render_reference_and_moved(module, variables,
+                                                        ws, kind, value)
   if kind == "rot":
     back, back_mask = eq.apply_fractional_rotation(transformed, -value)
     reference, ref_mask = eq.apply_fractional_pseudo_rotation(original,

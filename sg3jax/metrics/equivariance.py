@@ -503,6 +503,27 @@ def _render(G: nn.Module, variables: Mapping, ws: jax.Array,
                  method=G.synthesize, **kwargs)
 
 
+def render_reference_and_moved(G: nn.Module, variables: Mapping,
+                               ws: jax.Array, kind: str, value: jax.Array,
+                               cutoff_scale=None
+                               ) -> tuple[jax.Array, jax.Array]:
+  """(image of the identity input transform, image of the motion's input
+  transform), each `[N, H, W, C]`, as the official metric renders them:
+  M = I with M[:2, 2] = -t for 'int' and 'frac', M = rotation_matrix(-angle)
+  for 'rot' (`value`: see `eq_terms`).
+
+  Both renders run one loop body, one after the other (the memory of one
+  render), so an identity motion gives a bitwise equal image.
+  """
+  eye = jnp.eye(3, dtype=value.dtype)
+  moved = (rotation_matrix(-value, value.dtype) if kind == "rot"
+           else eye.at[:2, 2].set(-value))
+  reference, image = jax.lax.map(
+      lambda transform: _render(G, variables, ws, transform, cutoff_scale),
+      jnp.stack([eye, moved]))
+  return reference, image
+
+
 def _check_kind(kind: str) -> None:
   if kind not in KINDS:
     raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
@@ -554,14 +575,8 @@ def eq_terms(G: nn.Module, variables: Mapping, ws: jax.typing.ArrayLike,
   if value.shape != expected:
     raise ValueError(f"value: expected shape {expected} for kind {kind!r}, "
                      f"got {value.shape}")
-  eye = jnp.eye(3, dtype=dtype)
-  moved = (rotation_matrix(-value, dtype) if kind == "rot"
-           else eye.at[:2, 2].set(-value))
-  # Both renders run the same loop body, one after the other (the memory of
-  # one render): an identity motion gives a bitwise equal image.
-  reference, image = jax.lax.map(
-      lambda transform: _render(G, variables, ws, transform, cutoff_scale),
-      jnp.stack([eye, moved]))
+  reference, image = render_reference_and_moved(G, variables, ws, kind,
+                                                value, cutoff_scale)
   if kind == "rot":
     ref, ref_mask = apply_fractional_rotation(reference, value)
     pseudo, pseudo_mask = apply_fractional_pseudo_rotation(image, value)

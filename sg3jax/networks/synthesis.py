@@ -40,6 +40,7 @@ min(H, W); the official square network is the case H = W = S. Choices:
 
 import dataclasses
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -347,21 +348,27 @@ class SynthesisLayer(nn.Module):
     return jax.ShapeDtypeStruct((batch, h, w, self.out_channels), dtype)
 
 
+# update_emas is static: argument 3, counting the module.
+_RematSynthesisLayer = nn.remat(SynthesisLayer, static_argnums=(3,))
+
+
 def _run_layers(network: "SynthesisNetwork", x: jax.Array, ws: jax.Array,
-                group: tuple[int, ...], update_emas: bool,
-                cutoff_scale) -> jax.Array:
-  """The network's layers `group` (indices into `layer_kwargs`) on x
-  `[N, H, W, C]`, ws `[N, num_ws, w_dim]`; with `remat`, each layer is
-  recomputed in the backward pass."""
-  layers = list(network.layer_kwargs().items())
-  # update_emas is static: argument 3, counting the layer.
-  layer_class = (nn.remat(SynthesisLayer, static_argnums=(3,))
-                 if network.remat else SynthesisLayer)
-  for idx in group:
-    name, kwargs = layers[idx]
-    layer = layer_class(**kwargs, name=name, parent=network)
-    x = layer(x, ws[:, idx + 1], update_emas, cutoff_scale)
+                layers: tuple[tuple[int, str, flax.core.FrozenDict], ...],
+                update_emas: bool, cutoff_scale) -> jax.Array:
+  """`layers` ((index, name, `SynthesisLayer` fields), consecutive) of
+  `network` on x `[N, H, W, C]`, ws `[N, num_ws, w_dim]`; with the
+  network's `remat`, each layer is recomputed in the backward pass."""
+  layer_class = _RematSynthesisLayer if network.remat else SynthesisLayer
+  for idx, name, kwargs in layers:
+    x = layer_class(**kwargs, name=name, parent=network)(
+        x, ws[:, idx + 1], update_emas, cutoff_scale)
   return x
+
+
+# The group's input is all its backward keeps: the group runs forward again
+# in the backward pass (each layer recomputed on its own inside). layers and
+# update_emas are static: arguments 3 and 4, counting the network.
+_remat_run_layers = nn.remat(_run_layers, static_argnums=(3, 4))
 
 
 class SynthesisNetwork(nn.Module):
@@ -484,16 +491,13 @@ class SynthesisNetwork(nn.Module):
     x = SynthesisInput(self.w_dim, int(s.channels[0]), s.size(0),
                        float(s.sampling_rates[0]), float(s.cutoffs[0]),
                        name="input")(ws[:, 0])
-    num_layers = self.num_layers + 1
-    size = self.remat_group_size if self.remat else num_layers
-    for start in range(0, num_layers, size):
-      group = tuple(range(start, min(start + size, num_layers)))
-      run = _run_layers
-      if self.remat and size > 1:
-        # The group's input is all its backward keeps; the group is run
-        # again in the backward, each layer recomputed on its own inside.
-        run = nn.remat(_run_layers, static_argnums=(3, 4))
-      x = run(self, x, ws, group, update_emas, cutoff_scale)
+    layers = tuple((idx, name, flax.core.FrozenDict(kwargs)) for idx, (
+        name, kwargs) in enumerate(self.layer_kwargs().items()))
+    size = self.remat_group_size if self.remat else len(layers)
+    run = _remat_run_layers if self.remat and size > 1 else _run_layers
+    for start in range(0, len(layers), size):
+      x = run(self, x, ws, layers[start:start + size], update_emas,
+              cutoff_scale)
     if self.output_scale != 1:
       x = x * self.output_scale
     return x.astype(dtype)

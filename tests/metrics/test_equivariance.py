@@ -24,6 +24,7 @@ from sg3jax.cli import metrics as metrics_cli
 from sg3jax.metrics import equivariance as eq
 from sg3jax.metrics import metric_main
 from sg3jax.training import checkpoints
+from tests import host_devices
 from tests import official
 from tests.convert import pickle_writer
 from tests.metrics import numpy_reference
@@ -401,8 +402,8 @@ class MetricTest(absltest.TestCase):
         "out = eq.compute_equivariance(G, v, 'frac', num=6, batch=8, seed=3,"
         " progress=False)\n"
         "print(json.dumps(out))\n")
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=os.environ.get(
-        "XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2")
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS=host_devices.xla_flags(2))
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env,
                           capture_output=True, text=True, check=False)
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])

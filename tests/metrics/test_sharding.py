@@ -15,6 +15,8 @@ import sys
 import numpy as np
 from absl.testing import absltest
 
+from tests import host_devices
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 NUM = 12  # samples: two batches of 8, the second partly past the end
 BATCH = 8
@@ -54,8 +56,7 @@ class ShardingTest(absltest.TestCase):
   def test_eight_devices_match_one(self):
     path = pathlib.Path(self.create_tempdir().full_path) / "out.npz"
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO),
-               XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
-               + " --xla_force_host_platform_device_count=8")
+               XLA_FLAGS=host_devices.xla_flags(8))
     proc = subprocess.run(
         [sys.executable, "-c", _SCRIPT.format(num=NUM, batch=BATCH),
          str(path)], cwd=REPO, env=env, capture_output=True, text=True,

@@ -14,8 +14,9 @@ discriminators by design.
 import json
 import os
 
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                           + " --xla_force_host_platform_device_count=8")
+from tests import host_devices
+
+os.environ["XLA_FLAGS"] = host_devices.xla_flags(8)
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
